@@ -1,0 +1,1 @@
+"""Training and evaluation. Submodules import torch themselves; ``coco_eval`` works without it."""

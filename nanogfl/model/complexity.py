@@ -1,0 +1,59 @@
+"""Parameter and multiply-accumulate counts of the deploy model (BN folded, aux dropped)."""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+from .detector import NanoDetPlus
+from .fuse import fuse_batchnorm
+
+
+def deploy_copy(model: NanoDetPlus) -> NanoDetPlus:
+    deploy = copy.deepcopy(model).drop_aux()
+    return fuse_batchnorm(deploy, inplace=True)
+
+
+def count_parameters(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())
+
+
+@torch.no_grad()
+def count_macs(model: nn.Module, input_hw: tuple[int, int]) -> int:
+    """Multiply-accumulates of convolutions and linear layers for one image (what MAC tables report)."""
+    total = 0
+
+    def conv_hook(module: nn.Conv2d, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        kh, kw = module.kernel_size
+        total += output.numel() // output.shape[0] * kh * kw * module.in_channels // module.groups
+
+    def linear_hook(module: nn.Linear, _inputs, output: torch.Tensor) -> None:
+        nonlocal total
+        total += output.numel() // output.shape[0] * module.in_features
+
+    handles = []
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            handles.append(m.register_forward_hook(conv_hook))
+        elif isinstance(m, nn.Linear):
+            handles.append(m.register_forward_hook(linear_hook))
+    try:
+        was_training = model.training
+        model.eval()
+        device = next(model.parameters()).device
+        model(torch.zeros(1, 3, *input_hw, device=device))
+        model.train(was_training)
+    finally:
+        for h in handles:
+            h.remove()
+    return total
+
+
+def model_info(model: NanoDetPlus, input_hw: tuple[int, int]) -> dict:
+    deploy = deploy_copy(model)
+    params = count_parameters(deploy)
+    macs = count_macs(deploy, input_hw)
+    return {"params": params, "params_m": round(params / 1e6, 4), "macs": macs, "gmacs": round(macs / 1e9, 4),
+            "gflops": round(2 * macs / 1e9, 4), "input_size": list(input_hw)}

@@ -1,0 +1,33 @@
+"""Fold BatchNorm into the preceding convolution (for deployment and for counting deploy parameters)."""
+from __future__ import annotations
+
+import copy
+
+import torch
+from torch import nn
+
+
+def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
+    fused = nn.Conv2d(conv.in_channels, conv.out_channels, conv.kernel_size, conv.stride, conv.padding,
+                      conv.dilation, conv.groups, bias=True, padding_mode=conv.padding_mode)
+    scale = bn.weight.detach() / torch.sqrt(bn.running_var + bn.eps)
+    fused.weight.data = conv.weight.detach() * scale.reshape(-1, 1, 1, 1)
+    bias = conv.bias.detach() if conv.bias is not None else torch.zeros_like(bn.running_mean)
+    fused.bias.data = (bias - bn.running_mean) * scale + bn.bias.detach()
+    return fused.to(conv.weight.device)
+
+
+def fuse_batchnorm(model: nn.Module, inplace: bool = False) -> nn.Module:
+    """Every Conv2d directly followed by a BatchNorm2d inside an nn.Sequential becomes one biased Conv2d."""
+    if not inplace:
+        model = copy.deepcopy(model)
+    for module in model.modules():
+        if not isinstance(module, nn.Sequential):
+            continue
+        names = list(module._modules)
+        for first, second in zip(names, names[1:]):
+            conv, bn = module._modules[first], module._modules[second]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                module._modules[first] = fuse_conv_bn(conv, bn)
+                module._modules[second] = nn.Identity()
+    return model.eval()

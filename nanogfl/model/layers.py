@@ -1,0 +1,34 @@
+"""Small building blocks shared by the backbone, neck and heads."""
+from __future__ import annotations
+
+from torch import nn
+
+LEAKY_SLOPE = 0.1
+
+
+def activation() -> nn.Module:
+    return nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
+
+
+class ConvBNAct(nn.Sequential):
+    """Bias-free conv, BatchNorm, optional LeakyReLU(0.1). ``groups=in_channels`` makes it depthwise."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int = 1, stride: int = 1,
+                 groups: int = 1, act: bool = True) -> None:
+        layers: list[nn.Module] = [
+            nn.Conv2d(in_channels, out_channels, kernel_size, stride, kernel_size // 2, groups=groups, bias=False),
+            nn.BatchNorm2d(out_channels),
+        ]
+        if act:
+            layers.append(activation())
+        super().__init__(*layers)
+
+
+class DepthwiseSeparable(nn.Sequential):
+    """k x k depthwise conv + BN + act, then 1x1 pointwise conv + BN + act (NanoDet's DepthwiseConvModule)."""
+
+    def __init__(self, in_channels: int, out_channels: int, kernel_size: int, stride: int = 1) -> None:
+        super().__init__(
+            ConvBNAct(in_channels, in_channels, kernel_size, stride, groups=in_channels),
+            ConvBNAct(in_channels, out_channels, 1),
+        )
