@@ -8,6 +8,7 @@ from typing import Any
 
 import torch
 
+from ..errors import UserError
 from ..config import Config, config_from_dict
 from ..model import NanoDetPlus, build_nanodet_plus
 
@@ -15,7 +16,7 @@ CHECKPOINT_FORMAT = "nanogfl-checkpoint"
 CHECKPOINT_VERSION = 1
 
 
-class CheckpointError(RuntimeError):
+class CheckpointError(UserError):
     pass
 
 
