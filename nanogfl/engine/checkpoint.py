@@ -80,3 +80,13 @@ def load_model(path: str | Path, with_aux: bool = False) -> tuple[NanoDetPlus, C
         raise CheckpointError(f"{path}: weights do not fit {cfg.model.arch} with {len(class_names)} classes "
                               f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
     return model.eval(), cfg, class_names
+
+
+def model_meta(cfg: Config, class_names: list[str], input_hw: tuple[int, int] | None = None):
+    """The runtime metadata (class names, input size, strides, ...) of a model trained with ``cfg``."""
+    from ..model import STRIDES
+    from ..runtime.metadata import ModelMeta
+
+    return ModelMeta(class_names=list(class_names), input_hw=tuple(input_hw or cfg.input_hw), strides=STRIDES,
+                     reg_max=cfg.model.reg_max, mean=tuple(cfg.data.mean), std=tuple(cfg.data.std),
+                     arch=cfg.model.arch)

@@ -1,0 +1,257 @@
+"""The training loop: AdamW, warmup + cosine, grad clipping, EMA, AMP on CUDA, DDP, checkpoints, resume."""
+from __future__ import annotations
+
+import argparse
+import random
+import time
+import warnings
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+from ..config import Config, load_config
+from ..data.loader import DetectionDataset, build_loader, set_epoch
+from ..data.sources import build_source
+from ..data.transforms import TrainTransform
+from ..errors import UserError
+from ..model.criterion import NanoDetPlusCriterion
+from . import distributed as D
+from .checkpoint import build_model, read_checkpoint, save_checkpoint
+from .ema import ModelEMA
+from .evaluate import evaluate_in_training
+from .logger import MetricLogger
+from .pretrained import load_pretrained
+from .schedule import learning_rate
+
+
+class TrainStep(nn.Module):
+    """Routes DDP's forward through ``forward_train`` so gradient sync hooks see it."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+
+    def forward(self, images: torch.Tensor, epoch: int):
+        return self.model.forward_train(images, epoch)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str | None, info: D.DistInfo) -> torch.device:
+    if name:
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", info.local_rank)
+    return torch.device("cpu")
+
+
+class Trainer:
+    def __init__(self, cfg: Config, device: torch.device, info: D.DistInfo, resume: str | None = None) -> None:
+        self.cfg = cfg
+        self.device = device
+        self.info = info
+        self.out = Path(cfg.output_dir)
+        seed_everything(cfg.train.seed)
+
+        self.train_source = build_source(cfg.data.train, cfg.data.class_names)
+        self.class_names = list(self.train_source.class_names)
+        self.val_source = (build_source(cfg.data.val, self.class_names) if cfg.data.val.ann else None)
+        if info.world_size > cfg.train.batch_size or cfg.train.batch_size % info.world_size:
+            raise UserError(f"train.batch_size {cfg.train.batch_size} must be a multiple of the number of "
+                            f"processes ({info.world_size})")
+        transform = TrainTransform(cfg.input_hw, cfg.augment, cfg.data.mean, cfg.data.std)
+        dataset = DetectionDataset(self.train_source, transform, seed=cfg.train.seed)
+        self.loader = build_loader(dataset, cfg.train.batch_size // info.world_size, shuffle=True,
+                                   workers=cfg.data.workers, distributed=info.enabled, seed=cfg.train.seed,
+                                   drop_last=len(dataset) >= cfg.train.batch_size)
+        if len(self.loader) == 0:
+            raise UserError(f"{cfg.data.train.ann}: not enough images for one batch of {cfg.train.batch_size}")
+
+        self.model = build_model(cfg, len(self.class_names)).to(device)
+        if device.type == "cpu":
+            self.model = self.model.to(memory_format=torch.channels_last)  # depthwise backward is faster
+        if cfg.train.pretrained and not resume:
+            load_pretrained(self.model, cfg.train.pretrained, self.class_names)
+        self.criterion = NanoDetPlusCriterion(len(self.class_names), cfg.model.reg_max, self.model.strides)
+        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
+                                           weight_decay=cfg.train.weight_decay)
+        self.use_amp = cfg.train.amp and device.type == "cuda"
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.ema = ModelEMA(self.model, cfg.train.ema_decay)
+        self.step_module: nn.Module = TrainStep(self.model)
+        if info.enabled:
+            self.step_module = nn.parallel.DistributedDataParallel(
+                self.step_module, device_ids=[device.index] if device.type == "cuda" else None)
+        self.epoch = 0
+        self.global_step = 0
+        self.best_ap = -1.0
+        self.skipped_steps = 0
+        if resume:
+            self._resume(self.out / "last.pt" if resume == "auto" else Path(resume))
+        self.logger = MetricLogger(self.out, enabled=info.is_main)
+
+    # ---- checkpoints -------------------------------------------------------------------------------------
+    def _payload(self, metrics: dict | None = None) -> dict:
+        return {
+            "model": self.ema.module.state_dict(),  # the deployable weights
+            "config": self.cfg.to_dict(),
+            "class_names": self.class_names,
+            "epoch": self.epoch,
+            "metrics": metrics or {},
+            "train_state": {
+                "model": self.model.state_dict(),
+                "optimizer": self.optimizer.state_dict(),
+                "scaler": self.scaler.state_dict(),
+                "ema": self.ema.state_dict(),
+                "global_step": self.global_step,
+                "best_ap": self.best_ap,
+                "skipped_steps": self.skipped_steps,
+            },
+        }
+
+    def _resume(self, path: Path) -> None:
+        payload = read_checkpoint(path)
+        state = payload.get("train_state")
+        if state is None:
+            raise UserError(f"{path}: holds weights only (no optimizer state); use train.pretrained to fine-tune")
+        if list(payload["class_names"]) != self.class_names:
+            raise UserError(f"{path}: trained on different classes than the config's dataset; cannot resume")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.scaler.load_state_dict(state["scaler"])
+        self.ema.load_state_dict(state["ema"])
+        self.global_step = int(state["global_step"])
+        self.best_ap = float(state["best_ap"])
+        self.skipped_steps = int(state.get("skipped_steps", 0))
+        self.epoch = int(payload["epoch"])  # the number of finished epochs
+        if self.info.is_main:
+            print(f"resumed from {path}: {self.epoch} epochs done, step {self.global_step}")
+
+    def save(self, name: str, metrics: dict | None = None) -> None:
+        if self.info.is_main:
+            save_checkpoint(self.out / name, self._payload(metrics))
+
+    # ---- training ----------------------------------------------------------------------------------------
+    def train_one_epoch(self) -> dict:
+        from tqdm import tqdm
+
+        cfg = self.cfg.train
+        self.model.train()
+        set_epoch(self.loader, self.epoch)
+        totals: dict[str, float] = {}
+        count = 0
+        bad_in_a_row = 0
+        bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not self.info.is_main,
+                   dynamic_ncols=True, leave=False)
+        for batch in bar:
+            lr = learning_rate(cfg, self.epoch, self.global_step)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+            images = batch["images"].to(self.device, non_blocking=True)
+            if self.device.type == "cpu":
+                images = images.contiguous(memory_format=torch.channels_last)
+            boxes = [b.to(self.device) for b in batch["boxes"]]
+            labels = [lb.to(self.device) for lb in batch["labels"]]
+            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
+                preds, aux_preds = self.step_module(images, self.epoch)
+            loss, terms = self.criterion(preds.float(), aux_preds.float(), boxes, labels, self.cfg.input_hw)
+            finite = torch.isfinite(loss)
+            if self.info.enabled:  # every rank must agree to skip, or DDP's collectives fall out of step
+                finite = D.all_reduce_mean(finite.float().reshape(1)) == 1.0
+            self.optimizer.zero_grad(set_to_none=True)
+            if not bool(finite):
+                self.skipped_steps += 1
+                bad_in_a_row += 1
+                if self.info.is_main:
+                    warnings.warn(f"non-finite loss at step {self.global_step}: step skipped "
+                                  f"({self.skipped_steps} skipped so far)")
+                if bad_in_a_row >= cfg.max_bad_steps:
+                    raise RuntimeError(f"{bad_in_a_row} non-finite losses in a row: stopping. The last good "
+                                       f"checkpoint is {self.out / 'last.pt'}; try a lower train.lr")
+                self.global_step += 1
+                continue
+            bad_in_a_row = 0
+            self.scaler.scale(loss).backward()
+            self.scaler.unscale_(self.optimizer)
+            grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            if not self.use_amp and not torch.isfinite(grad_norm):  # (the AMP scaler skips such steps itself)
+                self.optimizer.zero_grad(set_to_none=True)
+                self.skipped_steps += 1
+                self.global_step += 1
+                continue
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+            self.ema.update(self.model)
+            self.global_step += 1
+            count += 1
+            for k, v in terms.items():
+                totals[k] = totals.get(k, 0.0) + float(v)
+            totals["loss"] = totals.get("loss", 0.0) + float(loss)
+            bar.set_postfix(lr=f"{lr:.2e}", loss=f"{float(loss):.3f}", qfl=f"{float(terms['qfl']):.3f}",
+                            giou=f"{float(terms['giou']):.3f}", dfl=f"{float(terms['dfl']):.3f}")
+        bar.close()
+        means = {k: v / max(count, 1) for k, v in totals.items()}
+        means["lr"] = learning_rate(cfg, self.epoch, self.global_step)
+        means["skipped_steps"] = self.skipped_steps
+        return means
+
+    def should_validate(self) -> bool:
+        interval = self.cfg.train.val_interval
+        finished = self.epoch  # epochs done after the increment
+        return (self.val_source is not None and interval > 0
+                and (finished % interval == 0 or finished == self.cfg.train.epochs))
+
+    def fit(self) -> dict:
+        cfg = self.cfg.train
+        if self.info.is_main:
+            self.out.mkdir(parents=True, exist_ok=True)
+            print(f"training {self.cfg.model.arch} on {len(self.train_source)} images, {len(self.class_names)} "
+                  f"classes, input {self.cfg.input_hw[0]}x{self.cfg.input_hw[1]}, {self.info.world_size} "
+                  f"process(es) on {self.device}; output in {self.out}")
+        metrics: dict = {}
+        while self.epoch < cfg.epochs:
+            start = time.time()
+            stats = self.train_one_epoch()
+            self.epoch += 1
+            stats["epoch_seconds"] = time.time() - start
+            stats["images_per_second"] = len(self.loader) * cfg.batch_size / max(stats["epoch_seconds"], 1e-9)
+            metrics = {}
+            if self.should_validate():
+                metrics = evaluate_in_training(self.ema.module, self.val_source, self.cfg, self.device,
+                                               self.info)
+                stats.update({k: v for k, v in metrics.items() if k != "per_class"})
+            self.save("last.pt", metrics)
+            if metrics and metrics["AP"] > self.best_ap:
+                self.best_ap = metrics["AP"]
+                self.save("best.pt", metrics)
+                self.save("last.pt", metrics)  # keep best_ap in the resumable state
+            self.logger.log_epoch(self.epoch, stats)
+            if self.info.is_main:
+                ap = f", AP {metrics['AP']:.4f}" if metrics else ""
+                print(f"epoch {self.epoch}/{cfg.epochs}: loss {stats.get('loss', float('nan')):.4f}, "
+                      f"lr {stats['lr']:.2e}, {stats['images_per_second']:.1f} img/s{ap}")
+            D.barrier(self.info)
+        self.logger.close()
+        return metrics
+
+
+def run_train(args: argparse.Namespace) -> int:
+    cfg = load_config(args.config, args.overrides)
+    if args.output_dir:
+        cfg.output_dir = args.output_dir
+    info = D.init_distributed("cuda" if (args.device or "").startswith("cuda") or
+                              (args.device is None and torch.cuda.is_available()) else "cpu")
+    device = pick_device(args.device, info)
+    if device.type == "cuda":
+        torch.cuda.set_device(device)
+    try:
+        Trainer(cfg, device, info, resume=args.resume).fit()
+    finally:
+        D.cleanup(info)
+    return 0
