@@ -1,0 +1,107 @@
+"""Training / validation transforms (numpy + OpenCV): the NanoDet-Plus recipe, one warp matrix per image.
+
+Both transforms are called as ``t(image, boxes, labels, rng) -> (chw float32, boxes, labels, matrix)`` where
+``matrix`` (3x3) maps original pixel coordinates to network-input coordinates; its inverse maps predictions back.
+"""
+from __future__ import annotations
+
+from typing import Optional, Sequence
+
+import cv2
+import numpy as np
+
+from ..config import AugmentConfig
+from ..runtime.preprocess import DEFAULT_MEAN, DEFAULT_STD, normalize, preprocess
+
+MIN_BOX_SIDE = 1.0  # boxes thinner than this (pixels, after the warp and clipping) are dropped
+
+
+def map_boxes(boxes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
+    """Transform xyxy boxes by a 3x3 affine matrix: all four corners, then their min/max (no clipping)."""
+    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
+    x1, y1, x2, y2 = boxes.T
+    corners = np.stack([np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x1, y2], 1),
+                        np.stack([x2, y2], 1)], axis=1)  # [K, 4, 2]
+    with np.errstate(invalid="ignore", over="ignore"):
+        mapped = corners @ matrix[:2, :2].T + matrix[:2, 2]
+    return np.concatenate([mapped.min(axis=1), mapped.max(axis=1)], axis=1)
+
+
+def boxes_into_input(boxes: np.ndarray, labels: np.ndarray, matrix: np.ndarray,
+                     input_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
+    """Map boxes to the input, clip them to it and drop those under MIN_BOX_SIDE (or NaN)."""
+    height, width = input_hw
+    mapped = map_boxes(boxes, matrix)
+    with np.errstate(invalid="ignore"):
+        clipped = np.clip(mapped, 0.0, [width, height, width, height])
+        keep = ((clipped[:, 2] - clipped[:, 0]) >= MIN_BOX_SIDE) & ((clipped[:, 3] - clipped[:, 1]) >= MIN_BOX_SIDE)
+    return clipped[keep].astype(np.float32), np.asarray(labels, np.int64).reshape(-1)[keep]
+
+
+def pixel_centre_matrix(matrix: np.ndarray) -> np.ndarray:
+    """The same warp for OpenCV, which puts pixel centres on integers (boxes and cv2.resize use pixel edges)."""
+    half = np.array([[1, 0, 0.5], [0, 1, 0.5], [0, 0, 1]], np.float64)
+    return np.linalg.inv(half) @ matrix @ half
+
+
+def random_warp_matrix(src_hw: tuple[int, int], input_hw: tuple[int, int], augment: AugmentConfig,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Centre -> scale -> per-axis stretch -> flip -> stretch-resize to the input -> random translate."""
+    src_h, src_w = src_hw
+    dst_h, dst_w = input_hw
+    to_origin = np.array([[1, 0, -src_w / 2], [0, 1, -src_h / 2], [0, 0, 1]], np.float64)
+    scale = rng.uniform(*augment.scale)
+    scale_x = scale * rng.uniform(*augment.stretch) * dst_w / src_w
+    scale_y = scale * rng.uniform(*augment.stretch) * dst_h / src_h
+    if rng.random() < augment.flip:
+        scale_x = -scale_x
+    shift_x = rng.uniform(0.5 - augment.translate, 0.5 + augment.translate) * dst_w
+    shift_y = rng.uniform(0.5 - augment.translate, 0.5 + augment.translate) * dst_h
+    return np.array([[scale_x, 0, shift_x], [0, scale_y, shift_y], [0, 0, 1]], np.float64) @ to_origin
+
+
+def color_jitter(image: np.ndarray, augment: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
+    """BGR uint8 -> float32 on the 0..1 scale with brightness, contrast, saturation each applied with p=0.5."""
+    image = image.astype(np.float32) / 255.0
+    if rng.random() < 0.5:
+        image += rng.uniform(-augment.brightness, augment.brightness)
+    if rng.random() < 0.5:
+        image *= rng.uniform(*augment.contrast)
+    if rng.random() < 0.5:
+        hsv = cv2.cvtColor(image, cv2.COLOR_BGR2HSV)
+        hsv[..., 1] *= rng.uniform(*augment.saturation)
+        image = cv2.cvtColor(hsv, cv2.COLOR_HSV2BGR)
+    return image
+
+
+class TrainTransform:
+    def __init__(self, input_hw: tuple[int, int], augment: AugmentConfig,
+                 mean: Sequence[float] = DEFAULT_MEAN, std: Sequence[float] = DEFAULT_STD):
+        self.input_hw = (int(input_hw[0]), int(input_hw[1]))
+        self.augment = augment
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        matrix = random_warp_matrix(image.shape[:2], self.input_hw, self.augment, rng)
+        warped = cv2.warpAffine(image, pixel_centre_matrix(matrix)[:2], (self.input_hw[1], self.input_hw[0]),
+                                flags=cv2.INTER_LINEAR,
+                                borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0))
+        jittered = color_jitter(warped, self.augment, rng)
+        boxes, labels = boxes_into_input(boxes, labels, matrix, self.input_hw)
+        return normalize(jittered * 255.0, self.mean, self.std), boxes, labels, matrix
+
+
+class ValTransform:
+    """Stretch-resize + normalise through ``nanogfl.runtime.preprocess`` (the same code the runtime uses)."""
+
+    def __init__(self, input_hw: tuple[int, int], mean: Sequence[float] = DEFAULT_MEAN,
+                 std: Sequence[float] = DEFAULT_STD):
+        self.input_hw = (int(input_hw[0]), int(input_hw[1]))
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
+                 rng: Optional[np.random.Generator] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        blob, matrix = preprocess(image, self.input_hw, self.mean, self.std)
+        boxes, labels = boxes_into_input(boxes, labels, matrix, self.input_hw)
+        return blob[0], boxes, labels, matrix
