@@ -1,0 +1,108 @@
+"""NanoDet-Plus training objective: assign with the (detached) aux predictions, then QFL + GIoU + DFL on the
+main head and the same terms on the aux head, all from the one assignment."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import torch
+
+from .assigner import Assignment, DynamicSoftLabelAssigner, pad_targets
+from .box_ops import box_to_distance, decode_boxes, make_priors
+from .detector import STRIDES
+from .losses import distribution_focal_loss, giou_loss, quality_focal_loss, reduce_mean
+
+
+@dataclass(frozen=True)
+class Targets:
+    """Training targets for the flattened batch (B * N priors)."""
+    soft_scores: torch.Tensor    # [B * N, C]: IoU soft label on the assigned class, 0 elsewhere
+    positive_index: torch.Tensor  # [P] flat indices of positive priors
+    positive_priors: torch.Tensor  # [P, 3]
+    positive_boxes: torch.Tensor  # [P, 4] assigned GT boxes
+    num_pos_average: torch.Tensor  # positives averaged over ranks, at least 1
+
+
+class NanoDetPlusCriterion:
+    def __init__(self, num_classes: int, reg_max: int = 7, strides: tuple[int, ...] = STRIDES, topk: int = 13,
+                 iou_factor: float = 3.0, qfl_weight: float = 1.0, giou_weight: float = 2.0,
+                 dfl_weight: float = 0.25) -> None:
+        self.num_classes = num_classes
+        self.reg_max = reg_max
+        self.strides = tuple(strides)
+        self.assigner = DynamicSoftLabelAssigner(topk, iou_factor)
+        self.qfl_weight = qfl_weight
+        self.giou_weight = giou_weight
+        self.dfl_weight = dfl_weight
+
+    def __call__(self, preds: torch.Tensor, aux_preds: torch.Tensor | None, gt_boxes: list[torch.Tensor],
+                 gt_labels: list[torch.Tensor], input_hw: tuple[int, int]
+                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+        """preds / aux_preds: raw [B, N, C + 4 * (reg_max + 1)]; per-image GT boxes [G, 4] (input pixels) and
+        labels [G]. Returns (total loss, detached terms: qfl, giou, dfl, aux_*, num_pos)."""
+        with torch.autocast(device_type=preds.device.type, enabled=False):
+            preds = preds.float()
+            aux_preds = aux_preds.float() if aux_preds is not None else None
+            priors = make_priors(input_hw, self.strides, device=preds.device)
+            self._check_inputs(preds, priors, gt_boxes, gt_labels)
+            guide = aux_preds if aux_preds is not None else preds
+            assignment, padded_boxes = self._assign(guide.detach(), priors, gt_boxes, gt_labels)
+            targets = self._targets(assignment, padded_boxes, priors)
+            terms = self._head_losses(preds, targets, "")
+            if aux_preds is not None:
+                terms.update(self._head_losses(aux_preds, targets, "aux_"))
+        total = torch.stack(list(terms.values())).sum()
+        logged = {name: value.detach() for name, value in terms.items()}
+        logged["num_pos"] = assignment.positive.sum().float()
+        return total, logged
+
+    def _check_inputs(self, preds: torch.Tensor, priors: torch.Tensor, gt_boxes: list[torch.Tensor],
+                      gt_labels: list[torch.Tensor]) -> None:
+        channels = self.num_classes + 4 * (self.reg_max + 1)
+        if preds.dim() != 3 or preds.shape[1:] != (len(priors), channels):
+            raise ValueError(f"predictions have shape {tuple(preds.shape)}; expected [B, {len(priors)}, {channels}] "
+                             f"for {self.num_classes} classes, reg_max {self.reg_max}, strides {self.strides}")
+        if len(gt_boxes) != preds.shape[0]:
+            raise ValueError(f"{len(gt_boxes)} GT lists for a batch of {preds.shape[0]} images")
+        for i, labels in enumerate(gt_labels):
+            if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+                raise ValueError(f"image {i}: GT labels must lie in 0..{self.num_classes - 1}, "
+                                 f"got {labels.min().item()}..{labels.max().item()}")
+
+    def _assign(self, guide: torch.Tensor, priors: torch.Tensor, gt_boxes: list[torch.Tensor],
+                gt_labels: list[torch.Tensor]) -> tuple[Assignment, torch.Tensor]:
+        scores = guide[..., :self.num_classes].sigmoid()
+        pred_boxes = decode_boxes(guide[..., self.num_classes:], priors, self.reg_max)
+        boxes, labels, valid = pad_targets(gt_boxes, gt_labels, guide.device)
+        return self.assigner.assign_batch(scores, priors, pred_boxes, boxes, labels, valid), boxes
+
+    def _targets(self, assignment: Assignment, padded_boxes: torch.Tensor, priors: torch.Tensor) -> Targets:
+        batch, num_priors = assignment.gt_index.shape
+        positive = assignment.positive.flatten()
+        positive_index = positive.nonzero().squeeze(1)
+        soft_scores = torch.zeros(batch * num_priors, self.num_classes, device=priors.device)
+        soft_scores[positive_index, assignment.labels.flatten()[positive_index]] = \
+            assignment.ious.flatten()[positive_index]
+        image_index = positive_index // num_priors
+        positive_boxes = padded_boxes[image_index, assignment.gt_index.flatten()[positive_index]]
+        num_pos = reduce_mean(positive.sum().float()).clamp(min=1.0)
+        return Targets(soft_scores, positive_index, priors[positive_index % num_priors], positive_boxes, num_pos)
+
+    def _head_losses(self, preds: torch.Tensor, targets: Targets, prefix: str) -> dict[str, torch.Tensor]:
+        flat = preds.reshape(-1, preds.shape[-1])
+        qfl = quality_focal_loss(flat[:, :self.num_classes], targets.soft_scores).sum() / targets.num_pos_average
+
+        # With no positives these selections are empty: the sums are 0 and still connected to the graph.
+        positive = flat[targets.positive_index]
+        box_logits = positive[:, self.num_classes:]
+        weights = positive[:, :self.num_classes].detach().sigmoid().amax(dim=1)
+        weight_norm = reduce_mean(weights.sum()).clamp(min=1.0)
+        pred_boxes = decode_boxes(box_logits, targets.positive_priors, self.reg_max)
+        giou = (weights * giou_loss(pred_boxes, targets.positive_boxes)).sum() / weight_norm
+
+        strides = targets.positive_priors[:, 2:3]
+        distances = box_to_distance(targets.positive_priors[:, :2], targets.positive_boxes) / strides
+        distances = distances.clamp(0.0, self.reg_max - 0.1)
+        dfl = distribution_focal_loss(box_logits.reshape(-1, self.reg_max + 1), distances.reshape(-1))
+        dfl = (dfl * weights.repeat_interleave(4)).sum() / (4.0 * weight_norm)
+        return {f"{prefix}qfl": self.qfl_weight * qfl, f"{prefix}giou": self.giou_weight * giou,
+                f"{prefix}dfl": self.dfl_weight * dfl}

@@ -1,0 +1,43 @@
+"""Generalized Focal Loss terms, element-wise (reduction and normalisation live in the criterion)."""
+from __future__ import annotations
+
+import torch
+import torch.distributed as dist
+import torch.nn.functional as F
+
+from .box_ops import aligned_giou
+
+
+def reduce_mean(value: torch.Tensor) -> torch.Tensor:
+    """Average of ``value`` over the distributed ranks (``value`` itself when not running distributed)."""
+    if not (dist.is_available() and dist.is_initialized()):
+        return value
+    value = value.detach().clone()
+    dist.all_reduce(value, op=dist.ReduceOp.SUM)
+    return value / dist.get_world_size()
+
+
+def quality_focal_loss(logits: torch.Tensor, soft_targets: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
+    """QFL per prior [M]: sum over classes of BCE-with-logits(x, t) * |t - sigmoid(x)|^beta.
+
+    logits, soft_targets [M, C]; the target is the IoU soft label on the assigned class and 0 elsewhere.
+    """
+    bce = F.binary_cross_entropy_with_logits(logits, soft_targets, reduction="none")
+    return (bce * (soft_targets - logits.sigmoid()).abs().pow(beta)).sum(dim=-1)
+
+
+def distribution_focal_loss(bin_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
+    """DFL per distance [K]: cross-entropy against the two bins around the continuous target, weighted by
+    closeness. bin_logits [K, reg_max + 1], targets [K] in [0, reg_max) (clamp before calling)."""
+    left = targets.long()
+    right = left + 1
+    weight_left = right.to(targets.dtype) - targets
+    weight_right = targets - left.to(targets.dtype)
+    log_probs = bin_logits.log_softmax(dim=-1)
+    return -(log_probs.gather(1, left[:, None]).squeeze(1) * weight_left
+             + log_probs.gather(1, right[:, None]).squeeze(1) * weight_right)
+
+
+def giou_loss(pred_boxes: torch.Tensor, target_boxes: torch.Tensor) -> torch.Tensor:
+    """1 - GIoU for matching rows of [K, 4] boxes -> [K]."""
+    return 1.0 - aligned_giou(pred_boxes, target_boxes)
