@@ -1,0 +1,217 @@
+"""Inference backends: ONNX Runtime (.onnx), ncnn (.param + .bin) and a PyTorch checkpoint (.pt).
+
+Every backend takes the normalised blob [1, 3, H, W] float32 and returns the model output [N, C + 4 * (reg_max + 1)]
+float32 whose class columns are probabilities. Backend packages are imported only when a model is opened, so this
+module imports without any of them (and never imports torch at module level).
+"""
+from __future__ import annotations
+
+import dataclasses
+from pathlib import Path
+
+import numpy as np
+
+from ..errors import UserError
+from .metadata import ModelMeta, metadata_path
+
+SUFFIX_BACKENDS = {".onnx": "onnxruntime", ".param": "ncnn", ".pt": "torch", ".pth": "torch"}
+BACKEND_SUFFIXES = {"onnxruntime": ".onnx", "ncnn": ".param", "torch": ".pt"}
+INSTALL_HINTS = {
+    "onnxruntime": "the onnxruntime package is not installed: pip install 'nanogfl[deploy]' (or pip install onnxruntime)",
+    "ncnn": "the ncnn package is not installed: pip install 'nanogfl[deploy]' (or pip install ncnn)",
+    "torch": "running a .pt checkpoint needs PyTorch: pip install 'nanogfl[train]' torch==2.13.0 "
+             "(or export the model to ONNX/ncnn and run that without torch)",
+}
+
+
+class ModelInputError(UserError, ValueError):
+    """The blob given to a backend does not have the shape the model was opened for."""
+
+
+def sigmoid_inplace(values: np.ndarray) -> np.ndarray:
+    with np.errstate(over="ignore"):  # exp(-x) overflows to inf for very negative logits; 1 / inf = 0 is right
+        np.negative(values, out=values)
+        np.exp(values, out=values)
+    values += 1.0
+    np.reciprocal(values, out=values)
+    return values
+
+
+class Backend:
+    """Base class: input checks and the class-activation fix-up; subclasses implement ``run``."""
+
+    name = "backend"
+
+    def __init__(self, path: Path, meta: ModelMeta, files: list[Path]) -> None:
+        self.path = path
+        self.meta = meta
+        self.files = files  # every file the model needs (for the size on disk)
+
+    @property
+    def size_mb(self) -> float:
+        return sum(f.stat().st_size for f in self.files) / 1e6
+
+    def check_input(self, blob: np.ndarray) -> None:
+        expected = (1, 3, *self.meta.input_hw)
+        if tuple(blob.shape) != expected:
+            raise ModelInputError(f"{self.path.name}: input blob has shape {tuple(blob.shape)}, the model was opened "
+                                  f"for {expected} (input size is (height, width) {tuple(self.meta.input_hw)})")
+
+    def run(self, blob: np.ndarray) -> np.ndarray:
+        """The bare network: blob -> output [N, D] exactly as the model file computes it."""
+        raise NotImplementedError
+
+    def forward(self, blob: np.ndarray) -> np.ndarray:
+        self.check_input(blob)
+        output = self.run(np.ascontiguousarray(blob, dtype=np.float32))
+        if output.ndim == 3 and output.shape[0] == 1:
+            output = output[0]
+        if self.meta.class_activation == "none":
+            if not output.flags.writeable:
+                output = output.copy()
+            sigmoid_inplace(output[:, :self.meta.num_classes])
+        return output
+
+
+class OnnxRuntimeBackend(Backend):
+    name = "onnxruntime"
+
+    def __init__(self, path: Path, meta: ModelMeta, threads: int = 0) -> None:
+        try:
+            import onnxruntime
+        except ImportError:
+            raise UserError(INSTALL_HINTS["onnxruntime"]) from None
+        options = onnxruntime.SessionOptions()
+        options.intra_op_num_threads = max(threads, 0)
+        options.inter_op_num_threads = 1
+        options.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_ENABLE_ALL
+        try:
+            self.session = onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+        except Exception as e:  # onnxruntime raises its own exception types for unreadable models
+            raise UserError(f"{path}: ONNX Runtime cannot load the model ({type(e).__name__}: {e})") from None
+        model_input = self.session.get_inputs()[0]
+        self.input_name = model_input.name
+        self.output_name = self.session.get_outputs()[0].name
+        fixed_hw = model_input.shape[2:]
+        if all(isinstance(v, int) for v in fixed_hw) and tuple(fixed_hw) != tuple(meta.input_hw):
+            raise UserError(f"{path}: the model has a fixed input size {tuple(fixed_hw)} (height, width) but "
+                            f"{tuple(meta.input_hw)} was asked for; export the model again for that size")
+        super().__init__(path, meta, [path])
+
+    def run(self, blob: np.ndarray) -> np.ndarray:
+        return self.session.run([self.output_name], {self.input_name: blob})[0]
+
+
+class NcnnBackend(Backend):
+    name = "ncnn"
+
+    def __init__(self, path: Path, meta: ModelMeta, threads: int = 0) -> None:
+        try:
+            import ncnn
+        except ImportError:
+            raise UserError(INSTALL_HINTS["ncnn"]) from None
+        self._ncnn = ncnn
+        weights = path.with_suffix(".bin")
+        if not weights.is_file():
+            raise UserError(f"{path}: ncnn weights not found (expected {weights} beside the .param)")
+        self.net = ncnn.Net()
+        self.net.opt.use_vulkan_compute = False
+        if threads > 0:
+            self.net.opt.num_threads = threads
+        if self.net.load_param(str(path)) != 0:
+            raise UserError(f"{path}: ncnn cannot parse this .param file")
+        if self.net.load_model(str(weights)) != 0:
+            raise UserError(f"{weights}: ncnn cannot load these weights (truncated, or not for {path.name}?)")
+        for kind, name, names in (("input", meta.input_name, self.net.input_names()),
+                                  ("output", meta.output_name, self.net.output_names())):
+            if name not in names:
+                raise UserError(f"{path}: the model has no {kind} blob {name!r} (it has {list(names)}); "
+                                f"fix {kind}_name in {metadata_path(path)}")
+        super().__init__(path, meta, [path, weights])
+
+    def run(self, blob: np.ndarray) -> np.ndarray:
+        extractor = self.net.create_extractor()
+        image = blob[0]  # ncnn works on CHW; keep the array alive while the Mat refers to it
+        extractor.input(self.meta.input_name, self._ncnn.Mat(image))
+        status, output = extractor.extract(self.meta.output_name)
+        if status != 0:
+            raise RuntimeError(f"{self.path}: ncnn extract failed with status {status}")
+        return np.array(output)
+
+
+class TorchBackend(Backend):
+    name = "torch"
+
+    def __init__(self, path: Path, threads: int = 0, input_hw: tuple[int, int] | None = None) -> None:
+        try:
+            import torch
+        except ImportError:
+            raise UserError(INSTALL_HINTS["torch"]) from None
+        from ..engine.checkpoint import load_model
+        from ..model import DeployModel
+        from ..model.fuse import fuse_batchnorm
+
+        if threads > 0:
+            torch.set_num_threads(threads)
+        model, cfg, class_names = load_model(path)
+        self._torch = torch
+        self.model = DeployModel(fuse_batchnorm(model, inplace=True)).eval()
+        meta = ModelMeta(class_names=list(class_names), input_hw=tuple(input_hw or cfg.input_hw),
+                         strides=tuple(model.strides), reg_max=model.reg_max, mean=tuple(cfg.data.mean),
+                         std=tuple(cfg.data.std), class_activation="sigmoid", arch=cfg.model.arch)
+        super().__init__(path, meta, [path])
+
+    def run(self, blob: np.ndarray) -> np.ndarray:
+        with self._torch.inference_mode():
+            return self.model(self._torch.from_numpy(blob))[0].numpy()
+
+
+def resolve_model_path(path: str | Path, backend: str | None = None) -> tuple[Path, str]:
+    """The model file and backend to use. Asking for another backend than the file's suffix implies looks
+    for the sibling file of that backend (``model.onnx`` with ``ncnn`` -> ``model.param``)."""
+    path = Path(path)
+    implied = SUFFIX_BACKENDS.get(path.suffix.lower())
+    if implied is None:
+        raise UserError(f"{path}: unknown model type {path.suffix!r}; expected .onnx (ONNX Runtime), "
+                        f".param (ncnn) or .pt (PyTorch checkpoint)")
+    if backend is not None and backend not in BACKEND_SUFFIXES:
+        raise UserError(f"unknown backend {backend!r}; choose from {', '.join(BACKEND_SUFFIXES)}")
+    if backend is not None and backend != implied:
+        sibling = path.with_suffix(BACKEND_SUFFIXES[backend])
+        if not sibling.is_file():
+            raise UserError(f"{path}: backend {backend} needs a {BACKEND_SUFFIXES[backend]} model, and {sibling} "
+                            f"does not exist")
+        path, implied = sibling, backend
+    if not path.is_file():
+        raise UserError(f"model not found: {path}")
+    return path, implied
+
+
+def load_meta(path: Path) -> ModelMeta:
+    meta_file = metadata_path(path)
+    if not meta_file.is_file():
+        raise UserError(f"{path}: no metadata file {meta_file} beside the model (class names, input size, ...); "
+                        f"models exported by `nanogfl export` have one, for others write it (see ModelMeta)")
+    try:
+        return ModelMeta.load(meta_file)
+    except (ValueError, TypeError) as e:
+        raise UserError(str(e)) from None
+
+
+def open_model(path: str | Path, threads: int = 0, backend: str | None = None,
+               input_hw: tuple[int, int] | None = None, meta: ModelMeta | None = None) -> Backend:
+    """Open a model for inference. ``threads`` 0 keeps the library default; ``input_hw`` overrides the input size
+    (ncnn and PyTorch take any multiple of 32; an ONNX file must have been exported for it); ``meta`` replaces
+    the metadata file beside an ONNX/ncnn model."""
+    path, kind = resolve_model_path(path, backend)
+    if kind == "torch":
+        return TorchBackend(path, threads, input_hw)
+    meta = meta if meta is not None else load_meta(path)
+    if input_hw is not None:
+        meta = dataclasses.replace(meta, input_hw=(int(input_hw[0]), int(input_hw[1])))
+    if meta.class_activation not in ("sigmoid", "none"):
+        raise UserError(f"{metadata_path(path)}: class_activation must be 'sigmoid' or 'none', "
+                        f"got {meta.class_activation!r}")
+    if kind == "onnxruntime":
+        return OnnxRuntimeBackend(path, meta, threads)
+    return NcnnBackend(path, meta, threads)

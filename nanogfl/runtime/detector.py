@@ -1,0 +1,59 @@
+"""One call from a BGR frame to detections in its own pixels, with per-stage timing."""
+from __future__ import annotations
+
+import time
+from dataclasses import asdict, dataclass
+
+import numpy as np
+
+from .backends import Backend
+from .postprocess import Detections, postprocess
+from .preprocess import preprocess
+
+
+@dataclass
+class StageTiming:
+    preprocess_ms: float = 0.0
+    inference_ms: float = 0.0
+    postprocess_ms: float = 0.0
+
+    @property
+    def total_ms(self) -> float:
+        return self.preprocess_ms + self.inference_ms + self.postprocess_ms
+
+    def as_dict(self) -> dict[str, float]:
+        return {**asdict(self), "total_ms": self.total_ms}
+
+
+class Detector:
+    """``Detector(open_model("m.onnx"))(image_bgr) -> Detections``; ``last_timing`` holds the last call's stages."""
+
+    def __init__(self, backend: Backend, score_threshold: float = 0.35, iou_threshold: float = 0.6,
+                 max_detections: int = 100) -> None:
+        self.backend = backend
+        self.score_threshold = score_threshold
+        self.iou_threshold = iou_threshold
+        self.max_detections = max_detections
+        self.last_timing = StageTiming()
+
+    @property
+    def meta(self):
+        return self.backend.meta
+
+    @property
+    def class_names(self) -> list[str]:
+        return list(self.backend.meta.class_names)
+
+    def __call__(self, image_bgr: np.ndarray) -> Detections:
+        meta = self.backend.meta
+        start = time.perf_counter()
+        blob, matrix = preprocess(image_bgr, meta.input_hw, meta.mean, meta.std)
+        preprocessed = time.perf_counter()
+        output = self.backend.forward(blob)
+        inferred = time.perf_counter()
+        detections = postprocess(output, meta, matrix, image_bgr.shape[:2], self.score_threshold,
+                                 self.iou_threshold, self.max_detections)
+        done = time.perf_counter()
+        self.last_timing = StageTiming((preprocessed - start) * 1e3, (inferred - preprocessed) * 1e3,
+                                       (done - inferred) * 1e3)
+        return detections

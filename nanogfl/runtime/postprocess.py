@@ -1,0 +1,72 @@
+"""Model output -> detections in original-image pixels: decode, NMS, then undo the preprocessing warp."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Sequence
+
+import numpy as np
+
+from .decode import decode_output, make_priors
+from .metadata import ModelMeta
+from .nms import multiclass_nms
+
+
+@dataclass
+class Detections:
+    boxes: np.ndarray  # [K, 4] float32 x1, y1, x2, y2 in original-image pixels
+    scores: np.ndarray  # [K] float32
+    labels: np.ndarray  # [K] int64, 0..C-1
+
+    @classmethod
+    def empty(cls) -> "Detections":
+        return cls(np.zeros((0, 4), np.float32), np.zeros(0, np.float32), np.zeros(0, np.int64))
+
+    def __len__(self) -> int:
+        return len(self.scores)
+
+    def to_list(self, class_names: Sequence[str] | None = None) -> list[dict]:
+        """JSON-friendly rows: {"label", "class_id", "score", "box": [x1, y1, x2, y2]}."""
+        rows = []
+        for box, score, label in zip(self.boxes.tolist(), self.scores.tolist(), self.labels.tolist()):
+            name = class_names[label] if class_names is not None and label < len(class_names) else str(label)
+            rows.append({"label": name, "class_id": int(label), "score": round(float(score), 5),
+                         "box": [round(v, 2) for v in box]})
+        return rows
+
+
+def warp_boxes(boxes: np.ndarray, matrix: np.ndarray, width: int, height: int) -> np.ndarray:
+    """Map boxes [K, 4] through a 3x3 matrix (its four corners, then their bounding box), clipped to the image."""
+    if len(boxes) == 0:
+        return np.zeros((0, 4), np.float32)
+    x1, y1, x2, y2 = (boxes[:, i].astype(np.float64) for i in range(4))
+    corners = np.stack((np.stack((x1, y1), 1), np.stack((x2, y1), 1), np.stack((x1, y2), 1),
+                        np.stack((x2, y2), 1)), axis=1)  # [K, 4 corners, 2]
+    homogeneous = np.concatenate((corners, np.ones((*corners.shape[:2], 1))), axis=2) @ matrix.T
+    points = homogeneous[..., :2] / homogeneous[..., 2:3]
+    warped = np.concatenate((points.min(axis=1), points.max(axis=1)), axis=1)
+    np.clip(warped[:, 0::2], 0, width, out=warped[:, 0::2])
+    np.clip(warped[:, 1::2], 0, height, out=warped[:, 1::2])
+    return warped.astype(np.float32)
+
+
+def postprocess(output: np.ndarray, meta: ModelMeta, matrix: np.ndarray, image_hw: tuple[int, int],
+                score_threshold: float = 0.35, iou_threshold: float = 0.6,
+                max_detections: int = 100) -> Detections:
+    """Output [N, C + 4 * (reg_max + 1)] (or [1, N, ...]) with class probabilities -> Detections in the
+    original image, given the preprocessing matrix (original -> input) and the original (height, width)."""
+    if output.ndim == 3 and output.shape[0] == 1:
+        output = output[0]
+    priors = make_priors(meta.input_hw, meta.strides)
+    if len(priors) != len(output):
+        raise ValueError(f"model output has {len(output)} rows but input size {tuple(meta.input_hw)} with strides "
+                         f"{tuple(meta.strides)} gives {len(priors)} priors: the model was exported for another "
+                         f"size, or its metadata is wrong")
+    num_classes = meta.num_classes
+    # Only rows with some class above the threshold can produce a detection: decode just those.
+    rows = np.flatnonzero(output[:, :num_classes].max(axis=1) > score_threshold)
+    if rows.size == 0:
+        return Detections.empty()
+    boxes, scores = decode_output(output[rows], num_classes, meta.reg_max, priors[rows], meta.input_hw)
+    boxes, scores, labels = multiclass_nms(boxes, scores, score_threshold, iou_threshold, max_detections)
+    boxes = warp_boxes(boxes, np.linalg.inv(matrix), image_hw[1], image_hw[0])
+    return Detections(boxes, scores, labels)
