@@ -1,0 +1,183 @@
+"""Dataset readers on the real COCO subsets, and VOC / YOLO files written from them (round-trip to COCO)."""
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from nanogfl.config import DatasetConfig
+from nanogfl.data import CocoSource, VocSource, YoloSource, build_source
+from nanogfl.errors import UserError
+
+
+def coco_objects(ann_file: Path, count: int) -> list[tuple[dict, list[dict]]]:
+    """The first ``count`` images that have non-crowd annotations, with those annotations."""
+    data = json.loads(ann_file.read_text())
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    by_image: dict[int, list[dict]] = {}
+    for ann in data["annotations"]:
+        if not ann["iscrowd"]:
+            by_image.setdefault(ann["image_id"], []).append(dict(ann, name=names[ann["category_id"]]))
+    images = [im for im in data["images"] if im["id"] in by_image][:count]
+    return [(im, by_image[im["id"]]) for im in images]
+
+
+def expected_xyxy(anns: list[dict]) -> np.ndarray:
+    return np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                     for a in anns])
+
+
+def write_voc(folder: Path, objects, difficult_first: bool = False) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for image, anns in objects:
+        parts = [f"<annotation><filename>{image['file_name']}</filename><size><width>{image['width']}</width>"
+                 f"<height>{image['height']}</height><depth>3</depth></size>"]
+        for k, (a, box) in enumerate(zip(anns, expected_xyxy(anns).tolist())):
+            difficult = int(difficult_first and k == 0)
+            parts.append(f"<object><name>{a['name']}</name><difficult>{difficult}</difficult><bndbox>"
+                         f"<xmin>{box[0]!r}</xmin><ymin>{box[1]!r}</ymin><xmax>{box[2]!r}</xmax>"
+                         f"<ymax>{box[3]!r}</ymax></bndbox></object>")
+        parts.append("</annotation>")
+        (folder / Path(image["file_name"]).with_suffix(".xml").name).write_text("".join(parts))
+
+
+def write_yolo(root: Path, objects, image_dir: Path, class_names: list[str]) -> tuple[Path, Path]:
+    labels, images = root / "labels", root / "images"
+    labels.mkdir(parents=True)
+    images.mkdir(parents=True)
+    for image, anns in objects:
+        shutil.copy(image_dir / image["file_name"], images / image["file_name"])
+        lines = []
+        for a in anns:
+            x, y, w, h = a["bbox"]
+            cx, cy = (x + w / 2) / image["width"], (y + h / 2) / image["height"]
+            lines.append(f"{class_names.index(a['name'])} {cx:.10f} {cy:.10f} "
+                         f"{w / image['width']:.10f} {h / image['height']:.10f}")
+        (labels / Path(image["file_name"]).with_suffix(".txt").name).write_text("\n".join(lines) + "\n")
+    return labels, images
+
+
+def test_coco_train_subset_counts(coco_train):
+    ann_file, image_dir = coco_train
+    source = CocoSource(ann_file, image_dir)
+    data = json.loads(ann_file.read_text())
+    assert len(source) == 209 and len(data["annotations"]) == 1899
+    crowd = sum(a["iscrowd"] for a in data["annotations"])
+    assert crowd == 18
+    assert sum(len(source.annotation(i)[0]) for i in range(len(source))) == 1899 - crowd
+    assert len(source.class_names) == 80 and source.class_names[0] == "person" and source.category_ids[-1] == 90
+    # images without annotations are kept, with empty targets
+    annotated = {a["image_id"] for a in data["annotations"]}
+    empty = [i for i in range(len(source)) if source.image_info(i).image_id not in annotated]
+    assert len(empty) == 1
+    sample = source.load(empty[0])
+    assert sample.boxes.shape == (0, 4) and sample.labels.shape == (0,) and sample.image.shape[2] == 3
+    assert source.coco_gt() == data
+
+
+def test_coco_boxes_and_labels_match_json(coco_val):
+    ann_file, image_dir = coco_val
+    source = CocoSource(ann_file, image_dir)
+    assert len(source) == 206
+    index = 5
+    info = source.image_info(index)
+    anns = [a for a in json.loads(ann_file.read_text())["annotations"]
+            if a["image_id"] == info.image_id and not a["iscrowd"]]
+    boxes, labels = source.annotation(index)
+    np.testing.assert_allclose(boxes, expected_xyxy(anns), atol=1e-3)
+    assert [source.category_ids[label] for label in labels] == [a["category_id"] for a in anns]
+    sample = source.load(index)
+    assert sample.image.shape == (info.height, info.width, 3) and sample.image.dtype == np.uint8
+    assert boxes.dtype == np.float32 and labels.dtype == np.int64
+
+
+def test_coco_class_names_fix_the_label_order(coco_val):
+    ann_file, image_dir = coco_val
+    default = CocoSource(ann_file, image_dir)
+    reordered = CocoSource(ann_file, image_dir, class_names=default.class_names[::-1])
+    assert reordered.category_ids == default.category_ids[::-1]
+    boxes_a, labels_a = default.annotation(3)
+    boxes_b, labels_b = reordered.annotation(3)
+    np.testing.assert_array_equal(boxes_a, boxes_b)
+    np.testing.assert_array_equal(labels_b, 79 - labels_a)
+    with pytest.raises(UserError, match="instances_val2017_subset.json.*not in the file"):
+        CocoSource(ann_file, image_dir, class_names=default.class_names[:-1] + ["zebra crossing"])
+
+
+def test_voc_float_coordinates_round_trip(coco_val, tmp_path):
+    ann_file, image_dir = coco_val
+    objects = coco_objects(ann_file, 4)
+    write_voc(tmp_path / "Annotations", objects)
+    source = build_source(DatasetConfig("voc", str(tmp_path / "Annotations"), str(image_dir)))
+    assert source.class_names == sorted({a["name"] for _, anns in objects for a in anns})
+    assert source.category_ids == list(range(1, len(source.class_names) + 1))
+    for index, (image, anns) in enumerate(sorted(objects, key=lambda o: o[0]["file_name"])):
+        boxes, labels = source.annotation(index)
+        np.testing.assert_allclose(boxes, expected_xyxy(anns), atol=1e-3)
+        assert [source.class_names[label] for label in labels] == [a["name"] for a in anns]
+        assert source.image_info(index).file_name == image["file_name"]
+        assert source.load(index).image.shape == (image["height"], image["width"], 3)
+
+
+def test_voc_id_list_and_difficult_objects(coco_val, tmp_path):
+    pycocotools = pytest.importorskip("pycocotools.cocoeval")
+    from pycocotools.coco import COCO
+
+    ann_file, image_dir = coco_val
+    objects = coco_objects(ann_file, 3)
+    root = tmp_path / "VOC2007"
+    write_voc(root / "Annotations", objects, difficult_first=True)
+    (root / "ImageSets" / "Main").mkdir(parents=True)
+    ids = [Path(im["file_name"]).stem for im, _ in objects]
+    (root / "ImageSets" / "Main" / "train.txt").write_text("\n".join(ids[:2]) + "\n")
+    source = VocSource(root / "ImageSets" / "Main" / "train.txt", image_dir)
+    assert len(source) == 2
+    boxes, _ = source.annotation(0)
+    assert len(boxes) == len(objects[0][1]) - 1  # the difficult object is not a training target
+    gt = source.coco_gt()
+    crowd = [a for a in gt["annotations"] if a["iscrowd"]]
+    assert len(crowd) == 2 and min(a["id"] for a in gt["annotations"]) == 1
+    # perfect detections of the non-difficult objects score AP 1: difficult ones are ignored
+    detections = [{"image_id": a["image_id"], "category_id": a["category_id"], "bbox": a["bbox"], "score": 1.0}
+                  for a in gt["annotations"] if not a["iscrowd"]]
+    coco = COCO()
+    coco.dataset = gt
+    coco.createIndex()
+    evaluator = pycocotools.COCOeval(coco, coco.loadRes(detections), "bbox")
+    evaluator.evaluate()
+    evaluator.accumulate()
+    evaluator.summarize()
+    assert evaluator.stats[0] == pytest.approx(1.0)
+
+
+def test_yolo_round_trip_and_class_files(coco_val, tmp_path):
+    ann_file, image_dir = coco_val
+    objects = coco_objects(ann_file, 4)
+    class_names = sorted({a["name"] for _, anns in objects for a in anns})
+    labels_dir, images_dir = write_yolo(tmp_path, objects, image_dir, class_names)
+    (tmp_path / "images" / "no_label.jpg").write_bytes((image_dir / objects[0][0]["file_name"]).read_bytes())
+    with pytest.raises(UserError, match="class names"):
+        YoloSource(labels_dir, images_dir)
+    (labels_dir / "classes.txt").write_text("\n".join(class_names) + "\n")
+    source = build_source(DatasetConfig("yolo", str(labels_dir), str(images_dir)))
+    assert source.class_names == class_names and len(source) == 5
+    by_name = {im["file_name"]: (im, anns) for im, anns in objects}
+    for index in range(len(source)):
+        info = source.image_info(index)
+        boxes, labels = source.annotation(index)
+        if info.file_name == "no_label.jpg":
+            assert boxes.shape == (0, 4)
+            continue
+        image, anns = by_name[info.file_name]
+        assert (info.height, info.width) == (image["height"], image["width"])
+        np.testing.assert_allclose(boxes, expected_xyxy(anns), atol=1e-3)
+        assert [class_names[label] for label in labels] == [a["name"] for a in anns]
+    (labels_dir / "classes.txt").unlink()
+    (tmp_path / "data.yaml").write_text("names:\n" + "".join(f"  {k}: {n}\n" for k, n in enumerate(class_names)))
+    assert YoloSource(labels_dir, images_dir).class_names == class_names
+
+
+def test_build_source_needs_paths():
+    with pytest.raises(UserError, match="'ann' and 'images'"):
+        build_source(DatasetConfig("coco", "", ""))
