@@ -11,31 +11,20 @@ import cv2
 import numpy as np
 
 from ..config import AugmentConfig
+from ..runtime.postprocess import warp_boxes
 from ..runtime.preprocess import DEFAULT_MEAN, DEFAULT_STD, normalize, preprocess
 
 MIN_BOX_SIDE = 1.0  # boxes thinner than this (pixels, after the warp and clipping) are dropped
 
 
-def map_boxes(boxes: np.ndarray, matrix: np.ndarray) -> np.ndarray:
-    """Transform xyxy boxes by a 3x3 affine matrix: all four corners, then their min/max (no clipping)."""
-    boxes = np.asarray(boxes, np.float64).reshape(-1, 4)
-    x1, y1, x2, y2 = boxes.T
-    corners = np.stack([np.stack([x1, y1], 1), np.stack([x2, y1], 1), np.stack([x1, y2], 1),
-                        np.stack([x2, y2], 1)], axis=1)  # [K, 4, 2]
-    with np.errstate(invalid="ignore", over="ignore"):
-        mapped = corners @ matrix[:2, :2].T + matrix[:2, 2]
-    return np.concatenate([mapped.min(axis=1), mapped.max(axis=1)], axis=1)
-
-
 def boxes_into_input(boxes: np.ndarray, labels: np.ndarray, matrix: np.ndarray,
                      input_hw: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """Map boxes to the input, clip them to it and drop those under MIN_BOX_SIDE (or NaN)."""
+    """Map boxes to the input (clipped to it) and drop those under MIN_BOX_SIDE or not finite."""
     height, width = input_hw
-    mapped = map_boxes(boxes, matrix)
-    with np.errstate(invalid="ignore"):
-        clipped = np.clip(mapped, 0.0, [width, height, width, height])
-        keep = ((clipped[:, 2] - clipped[:, 0]) >= MIN_BOX_SIDE) & ((clipped[:, 3] - clipped[:, 1]) >= MIN_BOX_SIDE)
-    return clipped[keep].astype(np.float32), np.asarray(labels, np.int64).reshape(-1)[keep]
+    with np.errstate(invalid="ignore", over="ignore"):  # NaN / inf boxes are dropped below
+        mapped = warp_boxes(np.asarray(boxes, np.float64).reshape(-1, 4), matrix, width, height)
+        keep = ((mapped[:, 2] - mapped[:, 0]) >= MIN_BOX_SIDE) & ((mapped[:, 3] - mapped[:, 1]) >= MIN_BOX_SIDE)
+    return mapped[keep], np.asarray(labels, np.int64).reshape(-1)[keep]
 
 
 def pixel_centre_matrix(matrix: np.ndarray) -> np.ndarray:
