@@ -62,6 +62,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--no-window", action="store_true", help="never open a window")
     p.add_argument("--score", type=float, default=0.35)
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: until the source ends)")
+    p.add_argument("--size", nargs="+", type=int, help="input size S or H W (default: the model's)")
     p.add_argument("--threads", type=int, default=0)
     p.set_defaults(target="nanogfl.runtime.demo:run_demo")
 
