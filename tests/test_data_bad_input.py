@@ -85,14 +85,19 @@ def write_exif_jpeg(source: Path, path: Path, orientation: int) -> None:
 
 
 @pytest.mark.parametrize("orientation", range(1, 9))
-def test_exif_orientation_matches_opencv_viewer_decode(real_jpeg, tmp_path, orientation):
+def test_exif_orientation_matches_opencv_viewer_decode(real_jpeg, tmp_path, monkeypatch, orientation):
     pytest.importorskip("PIL")
+    monkeypatch.setattr(image_io, "_exif_notes_shown", set())
     path = tmp_path / f"exif{orientation}.jpg"
     write_exif_jpeg(real_jpeg, path, orientation)
     header = read_image_header(path)
     assert header.orientation == orientation and header.stored_hw == (426, 640)
     viewer = cv2.imread(str(path))  # OpenCV's default decode applies EXIF orientation
-    assert np.array_equal(load_image(path), viewer)
+    with warnings.catch_warnings(record=True) as record:
+        warnings.simplefilter("always")
+        assert np.array_equal(load_image(path), viewer)
+    expected = [] if orientation == 1 else [f"orientation {orientation} applied"]
+    assert [m.split("EXIF ")[1][:21] for m in messages(record)] == expected
     assert header.displayed_hw == viewer.shape[:2]
 
 
@@ -116,6 +121,21 @@ def test_exif_rotation_follows_the_annotation_size(coco_val, real_jpeg, tmp_path
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the note is shown once only
         CocoSource(json_rotated, images).load(0)
+
+
+def test_yolo_labels_refer_to_the_rotated_image(real_jpeg, tmp_path, monkeypatch):
+    pytest.importorskip("PIL")
+    monkeypatch.setattr(image_io, "_exif_notes_shown", set())
+    labels, images = tmp_path / "labels", tmp_path / "images"
+    labels.mkdir()
+    images.mkdir()
+    write_exif_jpeg(real_jpeg, images / "a.jpg", 6)
+    (labels / "a.txt").write_text("0 0.5 0.25 0.5 0.5\n")
+    source = YoloSource(labels, images, ["cat"])
+    assert (source.image_info(0).height, source.image_info(0).width) == (640, 426)
+    np.testing.assert_allclose(source.annotation(0)[0], [[106.5, 0, 319.5, 320]])
+    with pytest.warns(DataWarning, match="a.jpg: EXIF orientation 6 applied because the labels refer"):
+        assert source.load(0).image.shape == (640, 426, 3)
 
 
 def test_bad_boxes_are_repaired_with_one_summary_warning(coco_val, tmp_path):

@@ -174,7 +174,9 @@ def load_image(path: str | Path, expected_hw: Optional[tuple[int, int]] = None) 
         _note_exif_once("ignored", f"{path}: EXIF orientation {orientation} ignored because the annotation size "
                                    f"matches the stored pixel grid (shown once for this dataset)")
         return image
-    if expected_hw is not None and tuple(expected_hw) == displayed_hw:
-        _note_exif_once("applied", f"{path}: EXIF orientation {orientation} applied because the annotation size "
-                                   f"matches the rotated image (shown once for this dataset)")
+    if expected_hw is None or tuple(expected_hw) == displayed_hw:
+        reason = "the labels refer to the displayed image" if expected_hw is None else \
+            "the annotation size matches the rotated image"
+        _note_exif_once("applied", f"{path}: EXIF orientation {orientation} applied because {reason} "
+                                   f"(shown once for this dataset)")
     return apply_orientation(image, orientation)
