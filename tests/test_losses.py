@@ -17,12 +17,31 @@ def bce_logits(x: float, t: float) -> float:
 
 
 def test_quality_focal_loss_matches_hand_value():
-    # prior 0: class 0 positive with soft label 0.6, class 1 negative; prior 1: both negative
-    logits = torch.tensor([[0.0, 2.0], [-1.0, 0.5]])
-    targets = torch.tensor([[0.6, 0.0], [0.0, 0.0]])
+    # prior 0: class 0 positive with soft label 0.6, class 1 negative; prior 1: background (label -1);
+    # prior 2: class 1 positive with soft label 0.9 and a confident logit
+    logits = torch.tensor([[0.0, 2.0], [-1.0, 0.5], [-3.0, 4.0]])
     expected = [bce_logits(0.0, 0.6) * (0.6 - 0.5) ** 2 + bce_logits(2.0, 0.0) * sigmoid(2.0) ** 2,
-                bce_logits(-1.0, 0.0) * sigmoid(-1.0) ** 2 + bce_logits(0.5, 0.0) * sigmoid(0.5) ** 2]
-    assert quality_focal_loss(logits, targets).tolist() == pytest.approx(expected, rel=1e-5)
+                bce_logits(-1.0, 0.0) * sigmoid(-1.0) ** 2 + bce_logits(0.5, 0.0) * sigmoid(0.5) ** 2,
+                bce_logits(-3.0, 0.0) * sigmoid(-3.0) ** 2 + bce_logits(4.0, 0.9) * (0.9 - sigmoid(4.0)) ** 2]
+    loss = quality_focal_loss(logits, torch.tensor([0, -1, 1]), torch.tensor([0.6, 0.0, 0.9]))
+    assert loss.tolist() == pytest.approx(expected, rel=1e-5)
+
+
+def test_quality_focal_loss_gradient_matches_the_dense_formula():
+    # the sparse positive correction must give the same values and gradients as the dense one-hot target
+    generator = torch.Generator().manual_seed(0)
+    logits = (torch.randn(50, 4, generator=generator) * 3).requires_grad_(True)
+    labels = torch.randint(-1, 4, (50,), generator=generator)
+    soft = torch.rand(50, generator=generator) * (labels >= 0)
+    dense_target = torch.zeros(50, 4)
+    dense_target[(labels >= 0).nonzero().squeeze(1), labels[labels >= 0]] = soft[labels >= 0]
+    dense = (torch.nn.functional.binary_cross_entropy_with_logits(logits, dense_target, reduction="none")
+             * (dense_target - logits.sigmoid()).abs().pow(2)).sum(-1)
+    dense_grad, = torch.autograd.grad(dense.sum(), logits)
+    sparse = quality_focal_loss(logits, labels, soft)
+    sparse_grad, = torch.autograd.grad(sparse.sum(), logits)
+    torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=1e-6)
+    torch.testing.assert_close(sparse_grad, dense_grad, rtol=1e-5, atol=1e-6)
 
 
 def test_distribution_focal_loss_matches_hand_value():

@@ -52,15 +52,20 @@ def _bce(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
     return -(targets * probs.log().clamp(min=LOG_FLOOR) + (1 - targets) * (-probs).log1p().clamp(min=LOG_FLOOR))
 
 
+def _negative_cost(probs: torch.Tensor) -> torch.Tensor:
+    """BCE(p, 0) * p^2, the cost of a class whose target is 0."""
+    return -(-probs).log1p().clamp(min=LOG_FLOOR) * probs.square()
+
+
 def soft_label_cost(scores: torch.Tensor, ious: torch.Tensor, gt_labels: torch.Tensor) -> torch.Tensor:
     """Classification cost [B, N, G]: sum over classes of BCE(p, t) * |t - p|^2 with t = one_hot(label) * IoU.
 
     scores [B, N, C] probabilities, ious [B, N, G], gt_labels [B, G]. Every class but the GT's has target 0,
     so the sum is the GT-independent all-negative sum corrected at the GT's class: no [B, N, G, C] tensor.
     """
-    all_negative = (_bce(scores, torch.zeros_like(scores)) * scores.square()).sum(dim=2, keepdim=True)
+    all_negative = _negative_cost(scores).sum(dim=2, keepdim=True)
     at_label = scores.gather(2, gt_labels[:, None, :].expand(-1, scores.shape[1], -1))
-    negative_at_label = _bce(at_label, torch.zeros_like(at_label)) * at_label.square()
+    negative_at_label = _negative_cost(at_label)
     positive_at_label = _bce(at_label, ious) * (ious - at_label).square()
     return all_negative - negative_at_label + positive_at_label
 

@@ -15,7 +15,8 @@ from .losses import distribution_focal_loss, giou_loss, quality_focal_loss, redu
 @dataclass(frozen=True)
 class Targets:
     """Training targets for the flattened batch (B * N priors)."""
-    soft_scores: torch.Tensor    # [B * N, C]: IoU soft label on the assigned class, 0 elsewhere
+    labels: torch.Tensor  # [B * N] assigned class, -1 for background
+    soft_labels: torch.Tensor  # [B * N] IoU of the guiding box with its GT, 0 for background
     positive_index: torch.Tensor  # [P] flat indices of positive priors
     positive_priors: torch.Tensor  # [P, 3]
     positive_boxes: torch.Tensor  # [P, 4] assigned GT boxes
@@ -76,25 +77,25 @@ class NanoDetPlusCriterion:
         return self.assigner.assign_batch(scores, priors, pred_boxes, boxes, labels, valid), boxes
 
     def _targets(self, assignment: Assignment, padded_boxes: torch.Tensor, priors: torch.Tensor) -> Targets:
-        batch, num_priors = assignment.gt_index.shape
+        num_priors = assignment.gt_index.shape[1]
         positive = assignment.positive.flatten()
         positive_index = positive.nonzero().squeeze(1)
-        soft_scores = torch.zeros(batch * num_priors, self.num_classes, device=priors.device)
-        soft_scores[positive_index, assignment.labels.flatten()[positive_index]] = \
-            assignment.ious.flatten()[positive_index]
         image_index = positive_index // num_priors
         positive_boxes = padded_boxes[image_index, assignment.gt_index.flatten()[positive_index]]
         num_pos = reduce_mean(positive.sum().float()).clamp(min=1.0)
-        return Targets(soft_scores, positive_index, priors[positive_index % num_priors], positive_boxes, num_pos)
+        return Targets(assignment.labels.flatten(), assignment.ious.flatten(), positive_index,
+                       priors[positive_index % num_priors], positive_boxes, num_pos)
 
     def _head_losses(self, preds: torch.Tensor, targets: Targets, prefix: str) -> dict[str, torch.Tensor]:
-        flat = preds.reshape(-1, preds.shape[-1])
-        qfl = quality_focal_loss(flat[:, :self.num_classes], targets.soft_scores).sum() / targets.num_pos_average
+        # One split rather than slices: the backward of each slice would zero-fill a full-size gradient.
+        cls_logits, all_box_logits = preds.reshape(-1, preds.shape[-1]).split(
+            [self.num_classes, 4 * (self.reg_max + 1)], dim=1)
+        qfl = quality_focal_loss(cls_logits, targets.labels, targets.soft_labels).sum()
+        qfl = qfl / targets.num_pos_average
 
         # With no positives these selections are empty: the sums are 0 and still connected to the graph.
-        positive = flat[targets.positive_index]
-        box_logits = positive[:, self.num_classes:]
-        weights = positive[:, :self.num_classes].detach().sigmoid().amax(dim=1)
+        box_logits = all_box_logits[targets.positive_index]
+        weights = cls_logits.detach()[targets.positive_index].sigmoid().amax(dim=1)
         weight_norm = reduce_mean(weights.sum()).clamp(min=1.0)
         pred_boxes = decode_boxes(box_logits, targets.positive_priors, self.reg_max)
         giou = (weights * giou_loss(pred_boxes, targets.positive_boxes)).sum() / weight_norm

@@ -17,13 +17,21 @@ def reduce_mean(value: torch.Tensor) -> torch.Tensor:
     return value / dist.get_world_size()
 
 
-def quality_focal_loss(logits: torch.Tensor, soft_targets: torch.Tensor, beta: float = 2.0) -> torch.Tensor:
-    """QFL per prior [M]: sum over classes of BCE-with-logits(x, t) * |t - sigmoid(x)|^beta.
+def quality_focal_loss(logits: torch.Tensor, labels: torch.Tensor, soft_labels: torch.Tensor,
+                       beta: float = 2.0) -> torch.Tensor:
+    """QFL per prior [M]: sum over classes of BCE-with-logits(x, t) * |t - sigmoid(x)|^beta, where the target t
+    is ``soft_labels`` (the IoU) on class ``labels`` and 0 on every other class (everywhere for label -1).
 
-    logits, soft_targets [M, C]; the target is the IoU soft label on the assigned class and 0 elsewhere.
+    logits [M, C], labels [M] int (-1 = background), soft_labels [M]. Computed as the all-negative loss
+    (BCE against 0 is softplus) with the few positive entries overwritten: no [M, C] target tensor.
     """
-    bce = F.binary_cross_entropy_with_logits(logits, soft_targets, reduction="none")
-    return (bce * (soft_targets - logits.sigmoid()).abs().pow(beta)).sum(dim=-1)
+    negative = F.softplus(logits) * logits.sigmoid().pow(beta)
+    positive = (labels >= 0).nonzero().squeeze(1)
+    positive_logits = logits[positive, labels[positive]]
+    targets = soft_labels[positive].to(logits.dtype)
+    positive_loss = (F.binary_cross_entropy_with_logits(positive_logits, targets, reduction="none")
+                     * (targets - positive_logits.sigmoid()).abs().pow(beta))
+    return negative.index_put((positive, labels[positive]), positive_loss).sum(dim=-1)
 
 
 def distribution_focal_loss(bin_logits: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
