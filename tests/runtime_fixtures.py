@@ -4,6 +4,7 @@ fixture into several modules does not redo the work."""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -92,8 +93,10 @@ def export_tiny_onnx(folder: Path, input_hw=TINY_INPUT_HW, num_classes: int = 3)
                                          "class_names": [f"class{i}" for i in range(num_classes)]})
     onnx_path = folder / "tiny.onnx"
     deploy = DeployModel(fuse_batchnorm(model)).eval()
-    torch.onnx.export(deploy, torch.zeros(1, 3, *input_hw), str(onnx_path), dynamo=False, opset_version=11,
-                      input_names=["data"], output_names=["output"])
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter announces its deprecation
+        torch.onnx.export(deploy, torch.zeros(1, 3, *input_hw), str(onnx_path), dynamo=False, opset_version=11,
+                          input_names=["data"], output_names=["output"])
     ModelMeta(class_names=[f"class{i}" for i in range(num_classes)], input_hw=tuple(input_hw)).save(
         onnx_path.with_suffix(".json"))
     return onnx_path

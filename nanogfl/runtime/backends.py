@@ -151,6 +151,7 @@ class TorchBackend(Backend):
         from ..model import DeployModel
         from ..model.fuse import fuse_batchnorm
 
+        self.threads = threads
         if threads > 0:
             torch.set_num_threads(threads)
         model, cfg, class_names = load_model(path)
@@ -162,6 +163,8 @@ class TorchBackend(Backend):
         super().__init__(path, meta, [path])
 
     def run(self, blob: np.ndarray) -> np.ndarray:
+        if self.threads > 0 and self._torch.get_num_threads() != self.threads:
+            self._torch.set_num_threads(self.threads)  # the setting is process-wide; another backend may have changed it
         with self._torch.inference_mode():
             return self.model(self._torch.from_numpy(blob))[0].numpy()
 

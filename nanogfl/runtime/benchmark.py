@@ -1,0 +1,210 @@
+"""``nanogfl benchmark``: latency per model x backend x threads x input size (and optional COCO AP), in one run.
+
+Every configuration is opened first, then timed in interleaved rounds, so a slow-down of the machine hits all of
+them alike and the ratios between rows are fair. Per frame we time the three pipeline stages (preprocess,
+inference, postprocess) and, separately, the bare network forward.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import numpy as np
+
+from ..data.image_io import load_image
+from ..errors import UserError
+from .backends import Backend, open_model
+from .detector import Detector
+from .preprocess import preprocess
+
+STAGES = ("preprocess_ms", "inference_ms", "postprocess_ms", "total_ms", "bare_forward_ms")
+
+
+@dataclass
+class Setting:
+    model: str
+    backend: str
+    threads: int
+    input_hw: tuple[int, int]
+    size_mb: float
+
+
+@dataclass
+class Result:
+    setting: Setting
+    stats: dict[str, dict[str, float]]  # stage -> {"median", "p90"}
+    fps: float
+    postprocess_share: float  # postprocess (decode + NMS + box mapping) / inference
+    pipeline_over_bare: float  # whole frame -> boxes / bare network forward
+    detections: int
+    accuracy: dict[str, float] = field(default_factory=dict)
+
+
+class Run:
+    """One configuration being measured."""
+
+    def __init__(self, backend: Backend, threads: int) -> None:
+        self.backend = backend
+        self.detector = Detector(backend)
+        self.setting = Setting(str(backend.path), backend.name, threads, tuple(backend.meta.input_hw), backend.size_mb)
+        self.samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
+        self.detections = 0
+        self.accuracy: dict[str, float] = {}
+
+    def frame(self, image: np.ndarray, record: bool = True) -> None:
+        detections = self.detector(image)
+        blob, _ = preprocess(image, self.backend.meta.input_hw, self.backend.meta.mean, self.backend.meta.std)
+        start = time.perf_counter()
+        self.backend.run(blob)
+        bare_ms = (time.perf_counter() - start) * 1e3
+        if record:
+            timing = self.detector.last_timing.as_dict()
+            for stage in STAGES[:4]:
+                self.samples[stage].append(timing[stage])
+            self.samples["bare_forward_ms"].append(bare_ms)
+            self.detections = len(detections)
+
+    def result(self) -> Result:
+        stats = {stage: {"median": float(np.median(v)), "p90": float(np.percentile(v, 90))}
+                 for stage, v in self.samples.items()}
+        median = {stage: s["median"] for stage, s in stats.items()}
+        return Result(self.setting, stats, 1000.0 / median["total_ms"],
+                      median["postprocess_ms"] / median["inference_ms"],
+                      median["total_ms"] / median["bare_forward_ms"], self.detections, dict(self.accuracy))
+
+
+def benchmark_image(path: str | None) -> tuple[np.ndarray, str]:
+    if path is None:
+        # A synthetic 640x480 frame: smooth gradients plus a few flat shapes. A real photo (--image) gives a
+        # realistic number of candidate boxes, and so a realistic postprocess time.
+        ys, xs = np.mgrid[0:480, 0:640].astype(np.float32)
+        image = np.stack((xs / 640 * 255, ys / 480 * 255, (xs + ys) / 1120 * 255), axis=2).astype(np.uint8)
+        for i, (x, y) in enumerate(((80, 60), (300, 200), (450, 80))):
+            image[y:y + 160, x:x + 120] = (40 * i, 200 - 50 * i, 90 + 60 * i)
+        return image, "synthetic 640x480"
+    image = load_image(path)
+    if image is None:
+        raise UserError(f"{path}: cannot read the benchmark image")
+    return image, path
+
+
+def parse_sizes(raw: list[list[int]] | None) -> list[tuple[int, int] | None]:
+    if not raw:
+        return [None]
+    sizes = []
+    for values in raw:
+        if len(values) not in (1, 2):
+            raise UserError(f"--size {' '.join(map(str, values))}: give S or H W")
+        sizes.append((values[0], values[-1]))
+    return sizes
+
+
+def open_runs(args: argparse.Namespace) -> list[Run]:
+    runs = []
+    for model in args.model:
+        for backend in args.backend or [None]:
+            for size in parse_sizes(args.size):
+                for threads in args.threads:
+                    runs.append(Run(open_model(model, threads=threads, backend=backend, input_hw=size), threads))
+    return runs
+
+
+def measure(runs: list[Run], image: np.ndarray, warmup: int, frames: int, rounds: int = 5) -> None:
+    """Warm every run up, then time ``frames`` frames per run in interleaved rounds."""
+    for run in runs:
+        for _ in range(warmup):
+            run.frame(image, record=False)
+    rounds = max(1, min(rounds, frames))
+    for round_index in range(rounds):
+        per_round = frames // rounds + (1 if round_index < frames % rounds else 0)
+        for run in runs:
+            if len(runs) > 1:
+                run.frame(image, record=False)  # let caches and thread pools settle after the switch
+            for _ in range(per_round):
+                run.frame(image)
+
+
+def evaluate_accuracy(runs: list[Run], ann: str, images: str) -> None:
+    """COCO AP per (model, backend, size) with the evaluation settings (score > 0.05, NMS 0.6, top 100)."""
+    try:
+        from ..config import DatasetConfig
+        from ..data.sources import build_source
+        from ..engine.evaluate import evaluate_model
+    except ImportError as e:
+        print(f"AP skipped: the evaluation code cannot be imported ({e})", file=sys.stderr)
+        return
+    done: dict[tuple, dict[str, float]] = {}
+    for run in runs:
+        key = (run.setting.model, run.setting.backend, run.setting.input_hw)
+        if key not in done:
+            source = build_source(DatasetConfig(format="coco", ann=ann, images=images), run.detector.class_names)
+            detector = Detector(run.backend, score_threshold=0.05, iou_threshold=0.6, max_detections=100)
+            metrics = evaluate_model(detector, source, verbose=False, progress=False)
+            done[key] = {k: float(metrics[k]) for k in ("AP", "AP50")}
+        run.accuracy = done[key]
+
+
+def format_table(results: list[Result]) -> str:
+    header = ("model", "backend", "thr", "size", "pre ms", "infer ms (p90)", "post ms", "total ms (p90)", "FPS",
+              "vs 1st", "bare ms", "post/inf", "pipe/bare", "MB", "AP", "AP50")
+    rows = []
+    for r in results:
+        s, st = r.setting, r.stats
+        rows.append((Path(s.model).name, s.backend, str(s.threads or "dflt"), f"{s.input_hw[0]}x{s.input_hw[1]}",
+                     f"{st['preprocess_ms']['median']:.2f}",
+                     f"{st['inference_ms']['median']:.2f} ({st['inference_ms']['p90']:.2f})",
+                     f"{st['postprocess_ms']['median']:.2f}",
+                     f"{st['total_ms']['median']:.2f} ({st['total_ms']['p90']:.2f})", f"{r.fps:.1f}",
+                     f"{r.fps / results[0].fps:.2f}x", f"{st['bare_forward_ms']['median']:.2f}",
+                     f"{100 * r.postprocess_share:.1f}%", f"{r.pipeline_over_bare:.3f}", f"{s.size_mb:.2f}",
+                     f"{r.accuracy['AP']:.3f}" if r.accuracy else "-",
+                     f"{r.accuracy['AP50']:.3f}" if r.accuracy else "-"))
+    widths = [max(len(h), *(len(row[i]) for row in rows)) for i, h in enumerate(header)]
+    lines = ["  ".join(h.ljust(w) for h, w in zip(header, widths)), "  ".join("-" * w for w in widths)]
+    lines += ["  ".join(c.ljust(w) for c, w in zip(row, widths)) for row in rows]
+    return "\n".join(lines)
+
+
+def environment() -> dict:
+    info = {"machine": platform.machine(), "platform": platform.platform(), "python": platform.python_version(),
+            "cpu_count": os.cpu_count()}
+    if hasattr(os, "sched_getaffinity"):
+        info["cpus_allowed"] = sorted(os.sched_getaffinity(0))
+    for package in ("numpy", "cv2", "onnxruntime", "ncnn"):
+        module = sys.modules.get(package)
+        if module is not None:
+            info[package] = getattr(module, "__version__", "?")
+    return info
+
+
+def run_benchmark(args: argparse.Namespace) -> int:
+    if args.runs < 1 or args.warmup < 0:
+        raise UserError("--runs must be >= 1 and --warmup >= 0")
+    if bool(args.ann) != bool(args.images):
+        raise UserError("--ann and --images go together (COCO json and its image folder)")
+    image, image_name = benchmark_image(args.image)
+    runs = open_runs(args)
+    print(f"timing {len(runs)} configuration(s) on {image_name}: {args.warmup} warm-up + {args.runs} timed frames "
+          f"each, interleaved", file=sys.stderr, flush=True)
+    measure(runs, image, args.warmup, args.runs)
+    if args.ann:
+        evaluate_accuracy(runs, args.ann, args.images)
+    results = [run.result() for run in runs]
+    print(format_table(results))
+    print("pre/infer/post: median ms per stage of frame -> boxes; bare: the network forward alone; "
+          "post/inf: decode + NMS as a share of inference; pipe/bare: whole pipeline / bare forward; "
+          "vs 1st: FPS relative to the first row")
+    if args.json_out:
+        report = {"environment": environment(), "image": image_name, "warmup": args.warmup, "runs": args.runs,
+                  "results": [{**asdict(r.setting), **{k: v for k, v in asdict(r).items() if k != "setting"}}
+                              for r in results]}
+        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
+        Path(args.json_out).write_text(json.dumps(report, indent=2))
+        print(f"wrote {args.json_out}", file=sys.stderr)
+    return 0

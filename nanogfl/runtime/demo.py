@@ -1,0 +1,144 @@
+"""``nanogfl demo``: live detection on a camera, video, image or folder.
+
+Shows a window when a display and a GUI-enabled OpenCV exist; otherwise (a headless Raspberry Pi) it never
+aborts: it writes the annotated stream to a video (--save) and/or serves it as MJPEG over HTTP (--serve).
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import sys
+import threading
+import time
+
+import cv2
+import numpy as np
+
+from .backends import open_model
+from .detector import Detector
+from .draw import draw_detections
+from .mjpeg import MjpegServer
+from .sources import FrameStream
+from .video_writer import VideoWriter
+
+WINDOW_NAME = "nanogfl"
+QUIT_KEYS = (ord("q"), ord("Q"), 27)  # q or Esc
+LOG_INTERVAL_S = 5.0
+
+
+def open_window(name: str = WINDOW_NAME) -> str | None:
+    """Open an OpenCV window; None when it worked, else why not. Checks for a display first, because a GUI build
+    of OpenCV aborts the whole process on imshow when there is none; the pip headless build raises instead."""
+    if sys.platform.startswith("linux") and not (os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY")):
+        return "no display (DISPLAY and WAYLAND_DISPLAY are unset)"
+    if re.search(r"GUI:\s*NONE", cv2.getBuildInformation()):
+        return "this OpenCV has no GUI support (opencv-python-headless); pip install opencv-python for a window"
+    try:
+        cv2.namedWindow(name, cv2.WINDOW_NORMAL)
+    except cv2.error as e:
+        return f"OpenCV cannot open a window ({str(e).strip().splitlines()[-1]})"
+    return None
+
+
+class FpsMeter:
+    """Frames per second over the recent past (exponential moving average of frame intervals)."""
+
+    def __init__(self, smoothing: float = 0.9) -> None:
+        self.smoothing = smoothing
+        self._last: float | None = None
+        self._interval: float | None = None
+
+    def tick(self) -> float | None:
+        now = time.perf_counter()
+        if self._last is not None:
+            dt = max(now - self._last, 1e-6)
+            self._interval = dt if self._interval is None else self.smoothing * self._interval + (1 - self.smoothing) * dt
+        self._last = now
+        return None if self._interval is None else 1.0 / self._interval
+
+
+def wait_until_interrupted(message: str) -> None:
+    print(message, file=sys.stderr, flush=True)
+    try:
+        threading.Event().wait()
+    except KeyboardInterrupt:
+        pass
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    backend = open_model(args.model, threads=args.threads, input_hw=getattr(args, "size", None))
+    detector = Detector(backend, score_threshold=args.score)
+    stream = FrameStream(args.source)
+    window_reason = "--no-window" if args.no_window else open_window()
+    if window_reason and not args.no_window:
+        print(f"no window: {window_reason}", file=sys.stderr)
+    writer = VideoWriter(args.save, stream.fps) if args.save else None
+    server = MjpegServer(args.host, args.serve).start() if args.serve is not None else None
+    if server:
+        shown_host = "localhost" if args.host in ("0.0.0.0", "") else args.host
+        print(f"serving the annotated stream at http://{shown_host}:{server.port}/ (MJPEG: /stream)", file=sys.stderr,
+              flush=True)
+    if window_reason and writer is None and server is None:
+        print("no window, --save or --serve: detecting and printing FPS only", file=sys.stderr)
+
+    meter = FpsMeter()
+    timings: list[tuple[float, float, float]] = []
+    frames, quit_requested, interrupted = 0, False, False
+    last_log = time.perf_counter()
+    try:
+        for frame in stream:
+            detections = detector(frame.image)
+            fps = meter.tick()
+            timing = detector.last_timing
+            timings.append((timing.preprocess_ms, timing.inference_ms, timing.postprocess_ms))
+            annotated = draw_detections(frame.image, detections, detector.class_names, fps)
+            if writer:
+                writer.write(annotated)
+            if server:
+                server.publish(annotated)
+            frames += 1
+            if window_reason is None:
+                cv2.imshow(WINDOW_NAME, annotated)
+                if (cv2.waitKey(0 if frame.is_still else 1) & 0xFF) in QUIT_KEYS:
+                    quit_requested = True
+                    break
+            elif time.perf_counter() - last_log > LOG_INTERVAL_S:
+                last_log = time.perf_counter()
+                print(f"frame {frames}: {len(detections)} objects, {fps or 0:.1f} FPS, "
+                      f"inference {timing.inference_ms:.1f} ms", file=sys.stderr, flush=True)
+            if args.max_frames and frames >= args.max_frames:
+                quit_requested = True
+                break
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        stream.close()
+        if writer:
+            writer.close()
+        if window_reason is None:
+            cv2.destroyAllWindows()
+
+    print_summary(frames, timings, writer)
+    try:
+        if stream.stopped_message:
+            print(f"nanogfl demo: {stream.stopped_message}", file=sys.stderr)
+            return 1
+        if server and not (quit_requested or interrupted) and frames:
+            wait_until_interrupted(f"source finished; still serving the last frame at port {server.port} "
+                                   f"(Ctrl+C to stop)")
+    finally:
+        if server:
+            server.close()
+    return 0
+
+
+def print_summary(frames: int, timings: list[tuple[float, float, float]], writer: VideoWriter | None) -> None:
+    if not frames:
+        print("no frames processed", file=sys.stderr)
+        return
+    pre, infer, post = np.median(np.asarray(timings), axis=0)
+    print(f"{frames} frames; median per frame: preprocess {pre:.1f} ms, inference {infer:.1f} ms, "
+          f"postprocess {post:.1f} ms ({1000 / (pre + infer + post):.1f} FPS without drawing)", file=sys.stderr)
+    if writer:
+        print(f"saved {writer.frames_written} annotated frames to {writer.path}", file=sys.stderr)

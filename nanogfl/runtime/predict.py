@@ -1,0 +1,122 @@
+"""``nanogfl predict``: detections for an image, a folder, a glob pattern or a video; optionally saved and/or
+printed as JSON lines (one per image or video frame)."""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+import cv2
+
+from ..data.image_io import load_image
+from ..errors import UserError
+from .backends import open_model
+from .detector import Detector
+from .draw import draw_detections
+from .postprocess import Detections
+from .sources import VideoFile, expand_source, is_camera, is_video
+from .video_writer import FOURCC_BY_SUFFIX, VideoWriter
+
+
+class Reporter:
+    """Prints results (JSON lines or a short human line) and writes annotated copies."""
+
+    def __init__(self, detector: Detector, save_dir: Path | None, as_json: bool) -> None:
+        self.detector = detector
+        self.save_dir = save_dir
+        self.as_json = as_json
+        self._used_names: set[str] = set()
+
+    def output_path(self, source: Path, suffix: str | None = None) -> Path:
+        """A file in the save folder named after the source, made unique if two sources share a name."""
+        name = source.stem + (suffix or source.suffix)
+        candidate, counter = name, 1
+        while candidate in self._used_names:
+            candidate = f"{source.stem}_{counter}{suffix or source.suffix}"
+            counter += 1
+        self._used_names.add(candidate)
+        return self.save_dir / candidate
+
+    def report(self, source: Path, frame_index: int | None, image_hw: tuple[int, int],
+               detections: Detections) -> None:
+        names = self.detector.class_names
+        if self.as_json:
+            record = {"source": str(source), "frame": frame_index, "height": image_hw[0], "width": image_hw[1],
+                      "detections": detections.to_list(names),
+                      "timing_ms": {k: round(v, 3) for k, v in self.detector.last_timing.as_dict().items()}}
+            print(json.dumps(record), flush=True)
+        elif frame_index is None:
+            found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in detections.to_list(names)[:8])
+            more = " ..." if len(detections) > 8 else ""
+            print(f"{source}: {len(detections)} objects ({found}{more}) in "
+                  f"{self.detector.last_timing.total_ms:.1f} ms")
+
+
+def predict_image(path: Path, reporter: Reporter) -> bool:
+    image = load_image(path)  # warns and returns None for unreadable files
+    if image is None:
+        return False
+    detections = reporter.detector(image)
+    reporter.report(path, None, image.shape[:2], detections)
+    if reporter.save_dir:
+        target = reporter.output_path(path)
+        if not cv2.imwrite(str(target), draw_detections(image, detections, reporter.detector.class_names)):
+            raise UserError(f"{target}: cannot write the annotated image")
+    return True
+
+
+def predict_video(path: Path, reporter: Reporter) -> bool:
+    video = VideoFile(path)
+    writer = None
+    if reporter.save_dir:
+        suffix = path.suffix.lower() if path.suffix.lower() in FOURCC_BY_SUFFIX else ".mp4"
+        writer = VideoWriter(reporter.output_path(path, suffix), video.fps)
+    frames = objects = 0
+    total_ms = 0.0
+    try:
+        for frame in video:
+            detections = reporter.detector(frame.image)
+            reporter.report(path, frame.index, frame.image.shape[:2], detections)
+            if writer:
+                writer.write(draw_detections(frame.image, detections, reporter.detector.class_names))
+            frames += 1
+            objects += len(detections)
+            total_ms += reporter.detector.last_timing.total_ms
+    finally:
+        video.close()
+        if writer:
+            writer.close()
+    if not reporter.as_json:
+        print(f"{path}: {frames} frames, {objects / max(frames, 1):.1f} objects per frame, "
+              f"{total_ms / max(frames, 1):.1f} ms per frame" + (f", saved to {writer.path}" if writer else ""))
+    return frames > 0
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    if is_camera(args.source):
+        raise UserError(f"--source {args.source}: predict works on files; use `nanogfl demo --source "
+                        f"{args.source}` for a camera")
+    paths = expand_source(args.source)
+    backend = open_model(args.model, threads=args.threads, input_hw=args.size)
+    detector = Detector(backend, score_threshold=args.score)
+    save_dir = Path(args.save) if args.save else None
+    if save_dir:
+        save_dir.mkdir(parents=True, exist_ok=True)
+    reporter = Reporter(detector, save_dir, args.json)
+    processed = 0
+    for path in paths:
+        if not is_video(path):
+            processed += predict_image(path, reporter)
+            continue
+        try:
+            processed += predict_video(path, reporter)
+        except UserError as e:
+            if len(paths) == 1:
+                raise
+            print(f"warning: {e}; skipped", file=sys.stderr)
+    if processed == 0:
+        raise UserError(f"{args.source}: no readable image or video")
+    if save_dir and not args.json:
+        print(f"annotated results saved in {save_dir}")
+    return 0

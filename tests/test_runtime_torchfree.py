@@ -1,0 +1,76 @@
+"""nanogfl.runtime imports and runs image -> detections with torch made unimportable (as on a Raspberry Pi)."""
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+from nanogfl.runtime.backends import open_model
+from nanogfl.runtime.detector import Detector
+from runtime_fixtures import coco_images, official_model, tiny_onnx  # noqa: F401 (fixtures)
+
+REPO = Path(__file__).resolve().parents[1]
+
+TORCH_FREE_SCRIPT = r"""
+import importlib, io, json, pkgutil, sys, contextlib
+sys.modules["torch"] = None  # from here on `import torch` (and torch.anything) raises ImportError
+import nanogfl.runtime
+modules = sorted(info.name for info in pkgutil.iter_modules(nanogfl.runtime.__path__))
+for name in modules:
+    importlib.import_module("nanogfl.runtime." + name)
+import nanogfl.cli, nanogfl.engine.coco_eval
+import cv2
+from nanogfl.errors import UserError
+from nanogfl.runtime.backends import open_model
+from nanogfl.runtime.detector import Detector
+
+models, image_path, checkpoint = json.loads(sys.argv[1])
+image = cv2.imread(image_path)
+result = {"modules": modules, "detections": {}}
+for model in models:
+    detector = Detector(open_model(model, threads=1), score_threshold=0.05)
+    detections = detector(image)
+    result["detections"][model] = [detections.boxes.tolist(), detections.scores.tolist(), detections.labels.tolist()]
+try:
+    open_model(checkpoint)
+except UserError as e:
+    result["checkpoint_error"] = str(e)
+stdout = io.StringIO()
+with contextlib.redirect_stdout(stdout):
+    result["predict_status"] = nanogfl.cli.main(["predict", "--model", models[0], "--source", image_path, "--json",
+                                                 "--threads", "1"])
+result["predict_lines"] = stdout.getvalue().splitlines()
+result["torch_modules"] = sorted(m for m, v in sys.modules.items() if m.split(".")[0] == "torch" and v is not None)
+print("RESULT" + json.dumps(result))
+"""
+
+
+def test_runtime_runs_without_torch(official_model, tiny_onnx, coco_images):
+    image_path = str(coco_images[2])
+    models = [str(official_model), str(tiny_onnx)]
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    completed = subprocess.run([sys.executable, "-c", TORCH_FREE_SCRIPT,
+                                json.dumps([models, image_path, str(tiny_onnx.with_suffix(".pt"))])],
+                               capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    result = json.loads(completed.stdout.split("RESULT", 1)[1])
+    assert result["torch_modules"] == []
+    for expected in ("backends", "decode", "nms", "postprocess", "preprocess", "detector", "predict", "demo",
+                     "benchmark", "sources", "draw", "mjpeg", "metadata"):
+        assert expected in result["modules"]
+    assert "pip install" in result["checkpoint_error"] and "torch" in result["checkpoint_error"]
+    # the same detections as in this (torch-enabled) process, for ncnn and ONNX Runtime alike
+    image = cv2.imread(image_path)
+    for model in models:
+        detections = Detector(open_model(model, threads=1), score_threshold=0.05)(image)
+        boxes, scores, labels = result["detections"][model]
+        np.testing.assert_allclose(np.asarray(boxes, np.float32).reshape(-1, 4), detections.boxes, rtol=1e-6, atol=1e-4)
+        np.testing.assert_allclose(scores, detections.scores, rtol=1e-6)
+        np.testing.assert_array_equal(labels, detections.labels)
+    assert len(result["detections"][models[0]][1]) > 5  # the real model finds objects in a real photo
+    assert result["predict_status"] == 0
+    record = json.loads(result["predict_lines"][0])
+    assert record["source"] == image_path and record["detections"]
