@@ -1,5 +1,7 @@
 """Every bad-input case with a real file: unreadable images are skipped with a warning naming the file,
 bad annotations fail fast with a UserError naming the file, bad boxes are repaired with one summary warning."""
+from __future__ import annotations
+
 import io
 import json
 import math
