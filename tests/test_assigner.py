@@ -158,7 +158,7 @@ def test_vectorised_batch_matches_the_literal_rule():
     assert total_positive > 20  # the comparison exercised real assignments, conflicts included
 
 
-finite_or_huge = st.one_of(st.floats(-100, 200, allow_nan=False), st.sampled_from([-1e30, 1e30, 3e38, -3e38]))
+finite_or_huge = st.one_of(st.floats(-100, 200, allow_nan=False), st.sampled_from([-1e30, 1e30, 3e38, -3e38, math.inf, math.nan]))
 box_strategy = st.lists(finite_or_huge, min_size=4, max_size=4)
 
 
@@ -181,3 +181,4 @@ def test_assigner_never_fails_nor_produces_nan(gt, seed, score_extreme, pred_sca
     if num_gt:
         positive = result.gt_index >= 0
         assert (result.labels[positive] == labels[result.gt_index[positive]]).all()
+        assert gt_boxes[result.gt_index[positive]].isfinite().all()

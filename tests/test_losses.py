@@ -2,6 +2,8 @@ import math
 
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from nanogfl.model import nanodet_plus_m
 from nanogfl.model.criterion import NanoDetPlusCriterion
@@ -161,3 +163,19 @@ def test_criterion_runs_in_float32_under_autocast():
         total, terms = criterion(preds, preds, [torch.tensor([[4.0, 4.0, 20.0, 20.0]])], [torch.tensor([1])],
                                  (16, 16))
     assert total.dtype == torch.float32 and all(v.dtype == torch.float32 for v in terms.values())
+
+
+@settings(max_examples=40, deadline=None)
+@given(gt=st.lists(st.lists(st.floats(-50, 100, allow_nan=False), min_size=4, max_size=4), max_size=5),
+       seed=st.integers(0, 2 ** 16))
+def test_criterion_is_finite_for_any_boxes_in_a_sane_range(gt, seed):
+    # degenerate (x2 < x1, zero area), outside and overlapping GTs: loss and gradient stay finite
+    generator = torch.Generator().manual_seed(seed)
+    preds = (torch.randn(2, 4, NUM_CLASSES + 4 * BINS, generator=generator) * 3).requires_grad_(True)
+    boxes = torch.tensor(gt, dtype=torch.float32).reshape(-1, 4)
+    labels = torch.randint(0, NUM_CLASSES, (len(boxes),), generator=generator)
+    criterion = NanoDetPlusCriterion(NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
+    total, terms = criterion(preds, preds * 0.5, [boxes, boxes[:1]], [labels, labels[:1]], (16, 16))
+    assert all(torch.isfinite(v) for v in terms.values())
+    total.backward()
+    assert torch.isfinite(preds.grad).all()

@@ -92,6 +92,7 @@ class DynamicSoftLabelAssigner:
             return Assignment(background, background.clone(), torch.zeros(batch, num_priors, device=scores.device))
         scores = scores.float().nan_to_num(0.0).clamp(0.0, 1.0)
         gt_boxes = gt_boxes.float()
+        gt_valid = gt_valid & gt_boxes.isfinite().all(dim=2)  # a NaN/inf GT can claim nothing
 
         px, py = priors[None, :, 0, None], priors[None, :, 1, None]
         inside = ((px > gt_boxes[:, None, :, 0]) & (py > gt_boxes[:, None, :, 1])
