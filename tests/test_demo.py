@@ -185,3 +185,11 @@ def test_window_detection_never_aborts(monkeypatch):
         assert "no GUI support" in demo.open_window()  # the pip headless build: reported, not raised
     else:
         pytest.skip("this OpenCV has GUI support; opening a window on a fake display is not tested")
+
+
+@pytest.mark.parametrize("script,command", [("webcam.py", "demo"), ("benchmark.py", "benchmark")])
+def test_entry_point_scripts_wrap_the_cli(script, command):
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the script must find the checkout itself
+    completed = subprocess.run([sys.executable, str(REPO / "demo" / script), "--help"], capture_output=True,
+                               text=True, timeout=60, env=env, cwd="/")
+    assert completed.returncode == 0 and f"usage: nanogfl {command}" in completed.stdout
