@@ -1,6 +1,9 @@
 """nanogfl.runtime imports and runs image -> detections with torch made unimportable (as on a Raspberry Pi)."""
+import configparser
+import importlib.metadata
 import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -74,3 +77,27 @@ def test_runtime_runs_without_torch(official_model, tiny_onnx, coco_images):
     assert result["predict_status"] == 0
     record = json.loads(result["predict_lines"][0])
     assert record["source"] == image_path and record["detections"]
+
+
+def requirement_name(requirement: str) -> str:
+    return re.split(r"[\s<>=!~;\[(]", requirement.strip(), maxsplit=1)[0].lower().replace("_", "-")
+
+
+def test_deploy_extra_pulls_in_no_torch():
+    config = configparser.ConfigParser()
+    config.read(REPO / "setup.cfg")
+    direct = [r for r in config["options"]["install_requires"].splitlines() +
+              config["options.extras_require"]["deploy"].splitlines() if r.strip() and not r.strip().startswith("#")]
+    seen, pending = set(), [requirement_name(r) for r in direct]
+    while pending:  # follow the installed packages' own requirements (not their optional extras)
+        name = pending.pop()
+        if name in seen:
+            continue
+        seen.add(name)
+        try:
+            requires = importlib.metadata.requires(name) or []
+        except importlib.metadata.PackageNotFoundError:
+            continue
+        pending += [requirement_name(r) for r in requires if "extra ==" not in r]
+    assert {"onnxruntime", "ncnn", "numpy"} <= seen
+    assert not {name for name in seen if name.startswith("torch") or name in ("onnxsim", "pnnx", "onnx")}, seen
