@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from .errors import UserError
 
@@ -92,6 +93,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--calib-count", type=int, default=100)
     p.add_argument("--verify-images", help="images for the parity check (default: built-in sample)")
     p.add_argument("--no-verify", action="store_true", help="skip the PyTorch/ONNX/ncnn parity check")
+    p.add_argument("--name", help="file name stem (default: ARCH_HxW)")
+    p.add_argument("--ann", help="COCO json: with --int8, print AP before/after quantisation")
+    p.add_argument("--images", help="image folder of --ann")
+    p.add_argument("--threads", type=int, default=0, help="CPU threads for the checks (0: library default)")
     p.set_defaults(target="nanogfl.exporter.cli:run_export")
 
     p = sub.add_parser("import", help="convert an official NanoDet-Plus ncnn/ONNX model into a checkpoint")
@@ -111,7 +116,12 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def _one_line_warning(message, category, filename, lineno, file=None, line=None) -> str:
+    return f"warning: {message}\n"
+
+
 def main(argv: list[str] | None = None) -> int:
+    warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     if getattr(args, "size", None) and not isinstance(args.size[0], list):
         try:

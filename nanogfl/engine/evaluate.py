@@ -17,17 +17,15 @@ def evaluate_model(detector, source, verbose: bool = True, progress: bool = True
     """Run a runtime ``Detector`` (score threshold 0.05 for COCO numbers) over a dataset source and score it."""
     from tqdm import tqdm
 
-    from ..data.sources import load_image
-
     results: list[dict] = []
     image_ids = []
     for i in tqdm(range(len(source)), desc="evaluating", disable=not progress, leave=False):
         info = source.image_info(i)
-        image = load_image(source.image_path(i))
+        sample = source.load(i)
         image_ids.append(info.image_id)
-        if image is None:
+        if sample is None:
             continue
-        dets = detector(image)
+        dets = detector(sample.image)
         results += detections_to_coco(info.image_id, dets.boxes, dets.scores, dets.labels, source.category_ids)
     return evaluate_detections(source.coco_gt(), results, image_ids, verbose=verbose)
 
@@ -36,7 +34,6 @@ def evaluate_in_training(model, source, cfg: Config, device, info) -> dict:
     """Evaluate the (EMA) model on ``source``: every rank takes a shard, rank 0 scores the gathered results."""
     import torch
 
-    from ..data.sources import load_image
     from ..model import DeployModel
     from ..runtime.postprocess import postprocess
     from ..runtime.preprocess import preprocess
@@ -52,9 +49,10 @@ def evaluate_in_training(model, source, cfg: Config, device, info) -> dict:
         for start in range(0, len(indices), batch_size):
             blobs, pending = [], []
             for i in indices[start:start + batch_size]:
-                image = load_image(source.image_path(i))
-                if image is None:
+                sample = source.load(i)
+                if sample is None:
                     continue
+                image = sample.image
                 blob, matrix = preprocess(image, cfg.input_hw, cfg.data.mean, cfg.data.std)
                 blobs.append(blob)
                 pending.append((source.image_info(i), matrix, image.shape[:2]))

@@ -192,11 +192,15 @@ class Trainer:
             count += 1
             for k, v in terms.items():
                 totals[k] = totals.get(k, 0.0) + float(v)
-            totals["loss"] = totals.get("loss", 0.0) + float(loss)
-            bar.set_postfix(lr=f"{lr:.2e}", loss=f"{float(loss):.3f}", qfl=f"{float(terms['qfl']):.3f}",
+            totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
+            bar.set_postfix(lr=f"{lr:.2e}", loss=f"{float(loss.detach()):.3f}", qfl=f"{float(terms['qfl']):.3f}",
                             giou=f"{float(terms['giou']):.3f}", dfl=f"{float(terms['dfl']):.3f}")
         bar.close()
         means = {k: v / max(count, 1) for k, v in totals.items()}
+        if self.info.enabled and means:  # log the mean over all ranks, not rank 0's share
+            keys = sorted(means)
+            reduced = D.all_reduce_mean(torch.tensor([means[k] for k in keys], dtype=torch.float64))
+            means = dict(zip(keys, reduced.tolist()))
         means["lr"] = learning_rate(cfg, self.epoch, self.global_step)
         means["skipped_steps"] = self.skipped_steps
         return means
@@ -207,15 +211,17 @@ class Trainer:
         return (self.val_source is not None and interval > 0
                 and (finished % interval == 0 or finished == self.cfg.train.epochs))
 
-    def fit(self) -> dict:
+    def fit(self, stop_epoch: int | None = None) -> dict:
+        """Train until ``train.epochs`` (or until ``stop_epoch`` epochs are done, to run in chunks)."""
         cfg = self.cfg.train
+        stop = min(cfg.epochs, stop_epoch) if stop_epoch is not None else cfg.epochs
         if self.info.is_main:
             self.out.mkdir(parents=True, exist_ok=True)
             print(f"training {self.cfg.model.arch} on {len(self.train_source)} images, {len(self.class_names)} "
                   f"classes, input {self.cfg.input_hw[0]}x{self.cfg.input_hw[1]}, {self.info.world_size} "
                   f"process(es) on {self.device}; output in {self.out}")
         metrics: dict = {}
-        while self.epoch < cfg.epochs:
+        while self.epoch < stop:
             start = time.time()
             stats = self.train_one_epoch()
             self.epoch += 1
