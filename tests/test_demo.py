@@ -135,7 +135,7 @@ def test_demo_serves_mjpeg_headless(official_model, shared_data):
 
 
 def test_unopenable_camera_exits_cleanly(official_model, capsys):
-    status = main(["demo", "--model", str(official_model), "--source", "97", "--no-window"])
+    status = main(["demo", "--model", str(official_model), "--source", "97", "--no-window", "--threads", "1"])
     err = capsys.readouterr().err.strip()
     assert status == 2
     assert err.startswith("nanogfl demo: error: cannot open camera 97") and len(err.splitlines()) == 1

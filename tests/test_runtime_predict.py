@@ -71,5 +71,5 @@ def test_bad_sources(official_model, source, message, capsys):
 def test_folder_with_only_broken_images(official_model, tmp_path, capsys):
     (tmp_path / "a.jpg").write_bytes(b"broken")
     with pytest.warns(DataWarning):
-            assert main(["predict", "--model", str(official_model), "--source", str(tmp_path)]) == 2
+            assert main(["predict", "--model", str(official_model), "--source", str(tmp_path), "--threads", "1"]) == 2
     assert "no readable image" in capsys.readouterr().err

@@ -66,25 +66,52 @@ def wait_until_interrupted(message: str) -> None:
         pass
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    backend = open_model(args.model, threads=args.threads, input_hw=getattr(args, "size", None))
-    detector = Detector(backend, score_threshold=args.score)
-    stream = FrameStream(args.source)
-    window_reason = "--no-window" if args.no_window else open_window()
-    if window_reason and not args.no_window:
-        print(f"no window: {window_reason}", file=sys.stderr)
-    writer = VideoWriter(args.save, stream.fps) if args.save else None
-    server = MjpegServer(args.host, args.serve).start() if args.serve is not None else None
-    if server:
-        shown_host = "localhost" if args.host in ("0.0.0.0", "") else args.host
-        print(f"serving the annotated stream at http://{shown_host}:{server.port}/ (MJPEG: /stream)", file=sys.stderr,
-              flush=True)
-    if window_reason and writer is None and server is None:
-        print("no window, --save or --serve: detecting and printing FPS only", file=sys.stderr)
+class Outputs:
+    """Where annotated frames go: a window, a video file, an MJPEG server (any combination, possibly none)."""
 
+    def __init__(self, args: argparse.Namespace, fps: float) -> None:
+        self.window_reason = "--no-window" if args.no_window else open_window()
+        if self.window_reason and not args.no_window:
+            print(f"no window: {self.window_reason}", file=sys.stderr)
+        self.writer = VideoWriter(args.save, fps) if args.save else None
+        self.server = None
+        if args.serve is not None:
+            self.server = MjpegServer(args.host, args.serve).start()
+            shown_host = "localhost" if args.host in ("0.0.0.0", "") else args.host
+            print(f"serving the annotated stream at http://{shown_host}:{self.server.port}/ (MJPEG: /stream)",
+                  file=sys.stderr, flush=True)
+        if self.window_reason and self.writer is None and self.server is None:
+            print("no window, --save or --serve: detecting and printing FPS only", file=sys.stderr)
+
+    @property
+    def has_window(self) -> bool:
+        return self.window_reason is None
+
+    def show(self, annotated: np.ndarray, is_still: bool) -> bool:
+        """Send a frame everywhere; False when the user asked to quit (q or Esc in the window)."""
+        if self.writer:
+            self.writer.write(annotated)
+        if self.server:
+            self.server.publish(annotated)
+        if self.has_window:
+            cv2.imshow(WINDOW_NAME, annotated)
+            return (cv2.waitKey(0 if is_still else 1) & 0xFF) not in QUIT_KEYS
+        return True
+
+    def close_local(self) -> None:
+        """Finish the video file and the window; the server stays up (it may go on showing the last frame)."""
+        if self.writer:
+            self.writer.close()
+        if self.has_window:
+            cv2.destroyAllWindows()
+
+
+def detect_stream(stream: FrameStream, detector: Detector, outputs: Outputs, max_frames: int
+                  ) -> tuple[list[tuple[float, float, float]], bool]:
+    """Run the detector over the stream; returns the per-frame stage timings and whether it stopped early
+    (quit key, --max-frames or Ctrl+C) rather than at the end of the source."""
     meter = FpsMeter()
     timings: list[tuple[float, float, float]] = []
-    frames, quit_requested, interrupted = 0, False, False
     last_log = time.perf_counter()
     try:
         for frame in stream:
@@ -92,53 +119,51 @@ def run_demo(args: argparse.Namespace) -> int:
             fps = meter.tick()
             timing = detector.last_timing
             timings.append((timing.preprocess_ms, timing.inference_ms, timing.postprocess_ms))
-            annotated = draw_detections(frame.image, detections, detector.class_names, fps)
-            if writer:
-                writer.write(annotated)
-            if server:
-                server.publish(annotated)
-            frames += 1
-            if window_reason is None:
-                cv2.imshow(WINDOW_NAME, annotated)
-                if (cv2.waitKey(0 if frame.is_still else 1) & 0xFF) in QUIT_KEYS:
-                    quit_requested = True
-                    break
-            elif time.perf_counter() - last_log > LOG_INTERVAL_S:
+            if not outputs.show(draw_detections(frame.image, detections, detector.class_names, fps), frame.is_still):
+                return timings, True
+            if not outputs.has_window and time.perf_counter() - last_log > LOG_INTERVAL_S:
                 last_log = time.perf_counter()
-                print(f"frame {frames}: {len(detections)} objects, {fps or 0:.1f} FPS, "
+                print(f"frame {len(timings)}: {len(detections)} objects, {fps or 0:.1f} FPS, "
                       f"inference {timing.inference_ms:.1f} ms", file=sys.stderr, flush=True)
-            if args.max_frames and frames >= args.max_frames:
-                quit_requested = True
-                break
+            if max_frames and len(timings) >= max_frames:
+                return timings, True
     except KeyboardInterrupt:
-        interrupted = True
-    finally:
-        stream.close()
-        if writer:
-            writer.close()
-        if window_reason is None:
-            cv2.destroyAllWindows()
+        return timings, True
+    return timings, False
 
-    print_summary(frames, timings, writer)
+
+def run_demo(args: argparse.Namespace) -> int:
+    stream = FrameStream(args.source)  # first: a missing camera is reported before the model loads
+    outputs = None
     try:
+        backend = open_model(args.model, threads=args.threads, input_hw=getattr(args, "size", None))
+        detector = Detector(backend, score_threshold=args.score)
+        outputs = Outputs(args, stream.fps)
+        try:
+            timings, stopped_early = detect_stream(stream, detector, outputs, args.max_frames)
+        finally:
+            stream.close()
+            outputs.close_local()
+        print_summary(timings, outputs.writer)
         if stream.stopped_message:
             print(f"nanogfl demo: {stream.stopped_message}", file=sys.stderr)
             return 1
-        if server and not (quit_requested or interrupted) and frames:
-            wait_until_interrupted(f"source finished; still serving the last frame at port {server.port} "
+        if outputs.server and timings and not stopped_early:
+            wait_until_interrupted(f"source finished; still serving the last frame on port {outputs.server.port} "
                                    f"(Ctrl+C to stop)")
+        return 0
     finally:
-        if server:
-            server.close()
-    return 0
+        stream.close()
+        if outputs and outputs.server:
+            outputs.server.close()
 
 
-def print_summary(frames: int, timings: list[tuple[float, float, float]], writer: VideoWriter | None) -> None:
-    if not frames:
+def print_summary(timings: list[tuple[float, float, float]], writer: VideoWriter | None) -> None:
+    if not timings:
         print("no frames processed", file=sys.stderr)
         return
     pre, infer, post = np.median(np.asarray(timings), axis=0)
-    print(f"{frames} frames; median per frame: preprocess {pre:.1f} ms, inference {infer:.1f} ms, "
+    print(f"{len(timings)} frames; median per frame: preprocess {pre:.1f} ms, inference {infer:.1f} ms, "
           f"postprocess {post:.1f} ms ({1000 / (pre + infer + post):.1f} FPS without drawing)", file=sys.stderr)
     if writer:
         print(f"saved {writer.frames_written} annotated frames to {writer.path}", file=sys.stderr)
