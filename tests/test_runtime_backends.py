@@ -61,6 +61,11 @@ def test_wrong_blob_shape_is_a_clear_error(official_model):
         backend.forward(random_blob((320, 320)))
 
 
+def test_input_size_must_be_a_multiple_of_32(official_model):
+    with pytest.raises(UserError, match="multiples of 32"):
+        open_model(official_model, input_hw=(416, 400))
+
+
 def test_onnx_fixed_size_mismatch(tiny_onnx):
     with pytest.raises(UserError, match="fixed input size"):
         open_model(tiny_onnx, input_hw=(320, 320))

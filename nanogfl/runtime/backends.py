@@ -207,6 +207,8 @@ def open_model(path: str | Path, threads: int = 0, backend: str | None = None,
     (ncnn and PyTorch take any multiple of 32; an ONNX file must have been exported for it); ``meta`` replaces
     the metadata file beside an ONNX/ncnn model."""
     path, kind = resolve_model_path(path, backend)
+    if input_hw is not None and any(v <= 0 or v % 32 for v in input_hw):
+        raise UserError(f"input size {tuple(input_hw)} (height, width): both must be positive multiples of 32")
     if kind == "torch":
         return TorchBackend(path, threads, input_hw)
     meta = meta if meta is not None else load_meta(path)
