@@ -147,7 +147,7 @@ class TorchBackend(Backend):
             import torch
         except ImportError:
             raise UserError(INSTALL_HINTS["torch"]) from None
-        from ..engine.checkpoint import load_model
+        from ..engine.checkpoint import load_model, model_meta
         from ..model import DeployModel
         from ..model.fuse import fuse_batchnorm
 
@@ -157,10 +157,7 @@ class TorchBackend(Backend):
         model, cfg, class_names = load_model(path)
         self._torch = torch
         self.model = DeployModel(fuse_batchnorm(model, inplace=True)).eval()
-        meta = ModelMeta(class_names=list(class_names), input_hw=tuple(input_hw or cfg.input_hw),
-                         strides=tuple(model.strides), reg_max=model.reg_max, mean=tuple(cfg.data.mean),
-                         std=tuple(cfg.data.std), class_activation="sigmoid", arch=cfg.model.arch)
-        super().__init__(path, meta, [path])
+        super().__init__(path, model_meta(cfg, class_names, input_hw), [path])
 
     def run(self, blob: np.ndarray) -> np.ndarray:
         if self.threads > 0 and self._torch.get_num_threads() != self.threads:
