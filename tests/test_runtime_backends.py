@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 
 from nanogfl.errors import UserError
-from nanogfl.runtime.backends import ModelInputError, open_model
+from nanogfl.runtime.backends import ModelInputError, open_model, resolve_model_path
 from nanogfl.runtime.metadata import ModelMeta
 from runtime_fixtures import TINY_INPUT_HW, official_meta, official_model, tiny_onnx  # noqa: F401 (fixtures)
 
@@ -112,3 +112,13 @@ def test_missing_package_names_the_extra(monkeypatch, tmp_path, package, suffix)
     monkeypatch.setitem(sys.modules, package, None)  # makes `import package` raise ImportError
     with pytest.raises(UserError, match=r"nanogfl\[deploy\]"):
         open_model(model)
+
+
+def test_backend_choice_finds_the_sibling_file(tmp_path):
+    for name in ("m.onnx", "m.param", "m.pt"):
+        (tmp_path / name).write_text("")
+    assert resolve_model_path(tmp_path / "m.onnx") == (tmp_path / "m.onnx", "onnxruntime")
+    assert resolve_model_path(tmp_path / "m.onnx", "ncnn") == (tmp_path / "m.param", "ncnn")
+    assert resolve_model_path(tmp_path / "m.param", "torch") == (tmp_path / "m.pt", "torch")
+    with pytest.raises(UserError, match="unknown backend"):
+        resolve_model_path(tmp_path / "m.onnx", "tensorrt")
