@@ -8,7 +8,7 @@ from nanogfl.runtime.backends import open_model
 from nanogfl.runtime.detector import Detector
 from nanogfl.runtime.postprocess import Detections, postprocess, warp_boxes
 from nanogfl.runtime.preprocess import resize_matrix
-from runtime_fixtures import coco_images, official_meta, official_model  # noqa: F401 (fixtures)
+from runtime_fixtures import official_meta, official_model  # noqa: F401 (fixtures)
 
 
 def test_warp_boxes_undoes_the_resize():
