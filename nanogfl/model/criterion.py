@@ -9,7 +9,7 @@ import torch
 from .assigner import Assignment, DynamicSoftLabelAssigner, pad_targets
 from .box_ops import box_to_distance, decode_boxes, make_priors
 from .detector import STRIDES
-from .losses import distribution_focal_loss, giou_loss, quality_focal_loss, reduce_mean
+from .losses import distribution_focal_loss, giou_loss, loss_normaliser, quality_focal_loss
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class Targets:
     positive_index: torch.Tensor  # [P] flat indices of positive priors
     positive_priors: torch.Tensor  # [P, 3]
     positive_boxes: torch.Tensor  # [P, 4] assigned GT boxes
-    num_pos_average: torch.Tensor  # positives averaged over ranks, at least 1
+    num_pos_average: torch.Tensor  # positives over all ranks (at least 1) / world size
 
 
 class NanoDetPlusCriterion:
@@ -82,7 +82,7 @@ class NanoDetPlusCriterion:
         positive_index = positive.nonzero().squeeze(1)
         image_index = positive_index // num_priors
         positive_boxes = padded_boxes[image_index, assignment.gt_index.flatten()[positive_index]]
-        num_pos = reduce_mean(positive.sum().float()).clamp(min=1.0)
+        num_pos = loss_normaliser(positive.sum().float())
         return Targets(assignment.labels.flatten(), assignment.ious.flatten(), positive_index,
                        priors[positive_index % num_priors], positive_boxes, num_pos)
 
@@ -96,7 +96,7 @@ class NanoDetPlusCriterion:
         # With no positives these selections are empty: the sums are 0 and still connected to the graph.
         box_logits = all_box_logits[targets.positive_index]
         weights = cls_logits.detach()[targets.positive_index].sigmoid().amax(dim=1)
-        weight_norm = reduce_mean(weights.sum()).clamp(min=1.0)
+        weight_norm = loss_normaliser(weights.sum())
         pred_boxes = decode_boxes(box_logits, targets.positive_priors, self.reg_max)
         giou = (weights * giou_loss(pred_boxes, targets.positive_boxes)).sum() / weight_norm
 

@@ -17,6 +17,17 @@ def reduce_mean(value: torch.Tensor) -> torch.Tensor:
     return value / dist.get_world_size()
 
 
+def loss_normaliser(local_total: torch.Tensor) -> torch.Tensor:
+    """max(total over all ranks, 1) / world size.
+
+    DDP averages gradients over ranks, so dividing each rank's loss by this makes the step identical to one
+    process on the global batch. (NanoDet clamps the rank *average* at 1 instead, which halves the box losses
+    on 2 ranks early in training, when the summed quality weights are still below 1.)
+    """
+    world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
+    return (reduce_mean(local_total) * world).clamp(min=1.0) / world
+
+
 def quality_focal_loss(logits: torch.Tensor, labels: torch.Tensor, soft_labels: torch.Tensor,
                        beta: float = 2.0) -> torch.Tensor:
     """QFL per prior [M]: sum over classes of BCE-with-logits(x, t) * |t - sigmoid(x)|^beta, where the target t
