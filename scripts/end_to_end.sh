@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# The detector end to end on CPU, on the real reference data in ../shared/data (see README "Set-up").
+# Override the locations with NANOGFL_DATA=... OUT=...
+set -euo pipefail
+DATA=${NANOGFL_DATA:-../shared/data}
+OUT=${OUT:-runs/e2e}
+VAL_ANN=$DATA/coco_val2017_subset206/instances_val2017_subset.json
+VAL_IMAGES=$DATA/coco_val2017_subset206/images
+OFFICIAL=$DATA/nanodet_plus_m_416_ncnn/nanodet-plus-m_416.param
+if [ ! -f "$OFFICIAL" ]; then
+  echo "reference data not found in $DATA (set NANOGFL_DATA)"; exit 2
+fi
+mkdir -p "$OUT"
+step() { printf '\n=== %s\n' "$*"; }
+
+step "1. model size (BN folded, aux dropped)"
+nanogfl info configs/nanodet-plus-m_416.yml
+
+step "2. train from scratch for 2 epochs on the 209-image COCO train subset (CPU)"
+nanogfl train configs/coco-subset_nanodet-plus-m_320.yml --output-dir "$OUT/train" \
+  --set train.epochs=2 train.val_interval=2 train.batch_size=16
+
+step "3. import the official NanoDet-Plus-m 416 weights (ncnn fp16) into a checkpoint"
+nanogfl import "$OFFICIAL" --arch nanodet-plus-m --size 416 --out "$OUT/nanodet-plus-m_416.pt" \
+  --bn-images "$DATA/coco_train2017_subset209/images"
+
+step "4. COCO evaluation of the imported checkpoint at 416 (reference: AP 0.335, AP50 0.492)"
+nanogfl val --weights "$OUT/nanodet-plus-m_416.pt" --ann "$VAL_ANN" --images "$VAL_IMAGES" --size 416 \
+  --json "$OUT/val_torch_416.json"
+
+step "5. export to ONNX and ncnn (fp16), verified against PyTorch"
+nanogfl export --weights "$OUT/nanodet-plus-m_416.pt" --format onnx ncnn --size 416 --out "$OUT/export"
+MODEL="$OUT/export/nanodet-plus-m_416x416.param"
+
+step "6. COCO evaluation of the exported ncnn model through the torch-free runtime"
+nanogfl val --weights "$MODEL" --ann "$VAL_ANN" --images "$VAL_IMAGES" --threads 2 --json "$OUT/val_ncnn_416.json"
+
+step "7. predictions on a real video and on images"
+nanogfl predict --model "$MODEL" --source "$DATA/video/carphone_pristine.mp4" --save "$OUT/predict" --threads 2
+nanogfl predict --model "$MODEL" --source "$VAL_IMAGES/000000397133.jpg" --save "$OUT/predict" --json
+
+step "8. latency: our export next to the official ncnn file, same run"
+mkdir -p "$OUT/official"
+cp "$OFFICIAL" "$OUT/official/nanodet-plus-m_416.param"
+cp "${OFFICIAL%.param}.bin" "$OUT/official/nanodet-plus-m_416.bin"
+python - "$OUT/official/nanodet-plus-m_416.json" <<'PY'
+import sys
+from nanogfl.runtime.coco_names import COCO_CLASSES
+from nanogfl.runtime.metadata import ModelMeta
+# the official fp16 file ends without a sigmoid: its class columns are logits
+ModelMeta(class_names=list(COCO_CLASSES), input_hw=(416, 416), class_activation="none").save(sys.argv[1])
+PY
+nanogfl benchmark --model "$MODEL" "$OUT/official/nanodet-plus-m_416.param" --threads 1 2 --size 416 \
+  --json "$OUT/benchmark.json"
+
+step "done: results in $OUT"
