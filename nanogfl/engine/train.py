@@ -17,6 +17,7 @@ from ..data.sources import build_source
 from ..data.transforms import TrainTransform
 from ..errors import UserError
 from ..model.criterion import NanoDetPlusCriterion
+from ..model.losses import reduce_mean
 from . import distributed as D
 from .checkpoint import build_model, read_checkpoint, save_checkpoint
 from .ema import ModelEMA
@@ -163,7 +164,7 @@ class Trainer:
             loss, terms = self.criterion(preds.float(), aux_preds.float(), boxes, labels, self.cfg.input_hw)
             finite = torch.isfinite(loss)
             if self.info.enabled:  # every rank must agree to skip, or DDP's collectives fall out of step
-                finite = D.all_reduce_mean(finite.float().reshape(1)) == 1.0
+                finite = reduce_mean(finite.float().reshape(1)) == 1.0
             self.optimizer.zero_grad(set_to_none=True)
             if not bool(finite):
                 self.skipped_steps += 1
@@ -199,7 +200,7 @@ class Trainer:
         means = {k: v / max(count, 1) for k, v in totals.items()}
         if self.info.enabled and means:  # log the mean over all ranks, not rank 0's share
             keys = sorted(means)
-            reduced = D.all_reduce_mean(torch.tensor([means[k] for k in keys], dtype=torch.float64))
+            reduced = reduce_mean(torch.tensor([means[k] for k in keys], dtype=torch.float64))
             means = dict(zip(keys, reduced.tolist()))
         means["lr"] = learning_rate(cfg, self.epoch, self.global_step)
         means["skipped_steps"] = self.skipped_steps
