@@ -1,0 +1,1 @@
+"""Import published NanoDet-Plus deploy models (ncnn .param/.bin, ONNX) into nanogfl checkpoints."""

@@ -1,0 +1,109 @@
+"""``nanogfl import SRC --out CKPT``: a published NanoDet-Plus ncnn/ONNX model -> a fine-tunable checkpoint."""
+from __future__ import annotations
+
+import argparse
+import warnings
+from collections.abc import Iterator
+from pathlib import Path
+
+import cv2
+import numpy as np
+import torch
+
+from ..config import Config, validate
+from ..engine.checkpoint import save_checkpoint
+from ..errors import UserError
+from ..runtime.preprocess import preprocess
+from .batchnorm import rebuild_batchnorm
+from .convert import import_graph, infer_num_classes, read_source
+from .verify import compare_with_source
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+MAX_BN_IMAGES = 1000
+BN_BATCH_SIZE = 8
+
+
+def read_class_names(path: str | Path) -> list[str]:
+    path = Path(path)
+    if not path.is_file():
+        raise UserError(f"class names file not found: {path}")
+    names = [line.strip() for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+    if not names:
+        raise UserError(f"{path}: no class names (expected one name a line)")
+    return names
+
+
+def image_files(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"--bn-images: folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserError(f"--bn-images {folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files[:MAX_BN_IMAGES]
+
+
+def image_batches(files: list[Path], input_hw: tuple[int, int], mean: list[float], std: list[float],
+                  batch_size: int = BN_BATCH_SIZE) -> Iterator[torch.Tensor]:
+    """Normalised [B, 3, H, W] batches; unreadable files are skipped with a warning."""
+    batch = []
+    for path in files:
+        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        if image is None:
+            warnings.warn(f"{path}: cannot decode the image, skipped")
+            continue
+        batch.append(preprocess(image, input_hw, mean, std)[0])
+        if len(batch) == batch_size:
+            yield torch.from_numpy(np.concatenate(batch))
+            batch = []
+    if batch:
+        yield torch.from_numpy(np.concatenate(batch))
+
+
+def _check_against_source(model, source, blob: np.ndarray) -> None:
+    try:
+        diff = compare_with_source(model, source, blob)
+    except ImportError as e:
+        print(f"parity check skipped ({e.name} is not installed)")
+        return
+    verdict = "ok" if diff < 1e-2 else "LARGER THAN EXPECTED"
+    print(f"parity: max |ours - {Path(source.source).name}| = {diff:.2e} on the output ({verdict})")
+
+
+def run_import(args: argparse.Namespace) -> int:
+    cfg = Config()
+    cfg.model.arch = args.arch
+    cfg.model.input_size = list(args.size or (416, 416))
+    validate(cfg, "--size")
+    class_names = read_class_names(args.class_names) if args.class_names else None
+    files = image_files(args.bn_images) if args.bn_images else []
+
+    source = read_source(args.src)
+    num_classes = infer_num_classes(source, cfg.model.reg_max)
+    if class_names is None:
+        from ..runtime.coco_names import COCO_CLASSES
+        class_names = list(COCO_CLASSES)
+    if len(class_names) != num_classes:
+        given = args.class_names or "the default COCO list"
+        raise UserError(f"{args.src} predicts {num_classes} classes but {given} has {len(class_names)} names; "
+                        "pass --class-names with one name a line")
+    torch.manual_seed(0)  # the fresh aux branch
+    model = import_graph(source, args.arch, cfg.model.reg_max, cfg.model.detach_epoch)
+    print(f"matched {len(source.convs)} convolutions of {args.src} ({source.weight_format} weights) "
+          f"to {args.arch} with {num_classes} classes")
+
+    mean, std = cfg.data.mean, cfg.data.std
+    if files:
+        seen = rebuild_batchnorm(model, image_batches(files, cfg.input_hw, mean, std))
+        print(f"BatchNorm statistics measured on {seen} images at {cfg.input_hw[0]}x{cfg.input_hw[1]}")
+        blob = next(image_batches(files[:1], cfg.input_hw, mean, std)).numpy()
+    else:
+        print("BatchNorm layers are identity (eval mode is exact); pass --bn-images DIR to measure real "
+              "statistics before fine-tuning")
+        blob = np.random.default_rng(0).standard_normal((1, 3, *cfg.input_hw)).astype(np.float32)
+    _check_against_source(model, source, blob)
+
+    save_checkpoint(args.out, {"model": model.state_dict(), "config": cfg.to_dict(),
+                               "class_names": class_names, "imported_from": str(args.src)})
+    print(f"wrote {args.out}")
+    return 0

@@ -1,0 +1,98 @@
+"""Published NanoDet-Plus deploy model (ncnn or ONNX) -> our unfused NanoDetPlus with the same weights.
+
+Our own deploy graph is the reference: ``DeployModel(fuse_batchnorm(model))`` exported to ONNX in memory and
+read with the same ONNX reader as user files. Its Conv weights are named after our modules, so once
+:func:`match_layers` pairs every reference conv with a source conv, we know which module takes which weights.
+"""
+from __future__ import annotations
+
+import functools
+import io
+import warnings
+from pathlib import Path
+
+import torch
+
+from ..errors import UserError
+from ..model.detector import ARCHITECTURES, STRIDES, DeployModel, NanoDetPlus, build_nanodet_plus
+from ..model.fuse import fuse_batchnorm
+from .batchnorm import load_folded_weights
+from .graph import ConvLayer, NetGraph
+from .graph_match import GraphMismatch, match_layers, output_convs
+from .ncnn_reader import read_ncnn
+from .onnx_reader import read_onnx
+
+REFERENCE_INPUT_HW = (64, 64)  # any size works: only the graph structure is used
+DEPLOY_PREFIX = "detector."  # DeployModel wraps the detector under this attribute
+
+
+def read_source(path: str | Path) -> NetGraph:
+    """An ncnn model (give the .param or the .bin; the other lies beside it) or an ONNX file."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix in (".param", ".bin"):
+        return read_ncnn(path.with_suffix(".param"), path.with_suffix(".bin"))
+    if suffix == ".onnx":
+        return read_onnx(path)
+    raise UserError(f"{path}: expected an ncnn .param/.bin or an .onnx file")
+
+
+def infer_num_classes(graph: NetGraph, reg_max: int) -> int:
+    """The class count from the prediction convs: each has num_classes + 4 * (reg_max + 1) outputs."""
+    box_channels = 4 * (reg_max + 1)
+    widths = sorted(conv.out_channels for conv in output_convs(graph))
+    if len(widths) != len(STRIDES) or len(set(widths)) != 1 or widths[0] <= box_channels:
+        raise GraphMismatch(
+            f"{graph.source} is not a NanoDet-Plus deploy graph: its output convolutions have {widths} channels, "
+            f"expected {len(STRIDES)} (one per stride {list(STRIDES)}) of num_classes + {box_channels} each")
+    return widths[0] - box_channels
+
+
+@functools.lru_cache(maxsize=8)
+def reference_graph(arch: str, num_classes: int, reg_max: int) -> NetGraph:
+    """Our deploy graph for ``arch``; each conv layer is named after the module it came from (cached: treat
+    the result as read-only)."""
+    model = build_nanodet_plus(arch, num_classes, reg_max, with_aux=False).eval()
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(DeployModel(fuse_batchnorm(model)), torch.zeros(1, 3, *REFERENCE_INPUT_HW), buffer,
+                          dynamo=False, opset_version=11, input_names=["data"], output_names=["output"],
+                          do_constant_folding=False)
+    graph = read_onnx(buffer.getvalue())
+    for conv in graph.convs:
+        if not (conv.weight_name.startswith(DEPLOY_PREFIX) and conv.weight_name.endswith(".weight")):
+            raise RuntimeError(f"reference export renamed the weight of {conv.name!r} to {conv.weight_name!r}")
+        conv.name = conv.weight_name[len(DEPLOY_PREFIX):-len(".weight")]
+    return graph
+
+
+def _label(arch: str, num_classes: int) -> str:
+    return f"{arch} with {num_classes} classes"
+
+
+def match_architecture(source: NetGraph, arch: str, num_classes: int,
+                       reg_max: int) -> dict[str, ConvLayer]:
+    """Module name -> source conv. On a mismatch, the error also names an architecture that does match."""
+    try:
+        return match_layers(source, reference_graph(arch, num_classes, reg_max), _label(arch, num_classes))
+    except GraphMismatch as error:
+        for other in ARCHITECTURES:
+            if other == arch:
+                continue
+            try:
+                match_layers(source, reference_graph(other, num_classes, reg_max), _label(other, num_classes))
+            except GraphMismatch:
+                continue
+            raise GraphMismatch(f"{error} — the file is a {other} model: use --arch {other}") from None
+        raise
+
+
+def import_graph(source: NetGraph, arch: str, reg_max: int = 7, detach_epoch: int = 10) -> NanoDetPlus:
+    """A full NanoDetPlus (freshly initialised aux branch) computing the source graph's function in eval mode,
+    with identity BatchNorm layers (see :mod:`nanogfl.importer.batchnorm`)."""
+    num_classes = infer_num_classes(source, reg_max)
+    layers = match_architecture(source, arch, num_classes, reg_max)
+    model = build_nanodet_plus(arch, num_classes, reg_max, detach_epoch=detach_epoch, with_aux=True)
+    load_folded_weights(model, {name: (conv.weight, conv.bias) for name, conv in layers.items()})
+    return model.eval()

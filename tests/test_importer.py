@@ -1,0 +1,277 @@
+"""nanogfl.importer: graph-derived weight mapping from ncnn/ONNX, parity with the official ncnn model,
+BatchNorm reconstruction, and clear refusals of files that are not NanoDet-Plus fp16/fp32 deploy graphs."""
+from __future__ import annotations
+
+import copy
+import io
+import warnings
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+
+from nanogfl.cli import main
+from nanogfl.engine.checkpoint import load_model
+from nanogfl.importer.batchnorm import _ChannelMoments, conv_batchnorm_pairs, rebuild_batchnorm
+from nanogfl.importer.cli import image_batches
+from nanogfl.importer.convert import import_graph, read_source
+from nanogfl.importer.graph_match import GraphMismatch
+from nanogfl.importer.ncnn_reader import TAG_INT8, NcnnFormatError, parse_layer_params
+from nanogfl.importer.onnx_reader import read_onnx
+from nanogfl.importer.verify import run_ncnn
+from nanogfl.model import NanoDetPlus, build_nanodet_plus
+from nanogfl.model.backbone import ShuffleNetV2
+from nanogfl.model.detector import DeployModel
+from nanogfl.model.fuse import fuse_batchnorm
+from nanogfl.model.head import GFLHead
+from nanogfl.model.neck import GhostPAN
+from nanogfl.runtime.preprocess import DEFAULT_MEAN, DEFAULT_STD, preprocess
+
+SMALL_HW = (64, 64)
+NUM_BINS = 8
+
+
+def randomised(model: NanoDetPlus, seed: int = 0) -> NanoDetPlus:
+    """Non-trivial BatchNorm statistics and biases, so that folding changes every weight."""
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                for tensor, low, high in ((module.running_mean, -0.5, 0.5), (module.running_var, 0.5, 2.0),
+                                          (module.weight, 0.5, 1.5), (module.bias, -0.5, 0.5)):
+                    tensor.copy_(torch.rand(tensor.shape, generator=generator) * (high - low) + low)
+            elif isinstance(module, torch.nn.Conv2d):
+                module.weight.copy_(torch.randn(module.weight.shape, generator=generator) * 0.1)
+    return model.eval()
+
+
+def onnx_bytes(net: torch.nn.Module, fold_constants: bool = True) -> bytes:
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(net.eval(), torch.zeros(1, 3, *SMALL_HW), buffer, dynamo=False, opset_version=11,
+                          input_names=["data"], output_names=["output"], do_constant_folding=fold_constants)
+    return buffer.getvalue()
+
+
+def folded_parameters(model: NanoDetPlus) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    """Conv name -> (weight, bias) as an imported model stores them: the bias sits in the identity BN."""
+    pairs = conv_batchnorm_pairs(model)
+    result = {}
+    for name, module in model.named_modules():
+        if isinstance(module, torch.nn.Conv2d) and not name.startswith(("aux_neck", "aux_head")):
+            bias = pairs[name][1].bias if name in pairs else module.bias
+            result[name] = (module.weight.detach(), bias.detach())
+    return result
+
+
+def fused_parameters(model: NanoDetPlus) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+    fused = fuse_batchnorm(copy.deepcopy(model).drop_aux())
+    return {name: (m.weight.detach(), m.bias.detach()) for name, m in fused.named_modules()
+            if isinstance(m, torch.nn.Conv2d)}
+
+
+def real_blobs(folder: Path, count: int, input_hw: tuple[int, int]) -> np.ndarray:
+    import cv2
+    files = sorted(folder.glob("*.jpg"))[:count]
+    return np.concatenate([preprocess(cv2.imread(str(f)), input_hw)[0] for f in files])
+
+
+@pytest.fixture(scope="module")
+def official_model(official_ncnn) -> NanoDetPlus:
+    return import_graph(read_source(official_ncnn), "nanodet-plus-m")
+
+
+# ---------------------------------------------------------------- readers
+
+def test_ncnn_layer_params_parse_ints_floats_and_arrays():
+    params = parse_layer_params(["0=24", "1=3", "-23310=1,1.000000e-01", "5=1"], "x")
+    assert params == {0: 24, 1: 3, 10: [0.1], 5: 1}
+    assert parse_layer_params(["-23300=2,-233,-233"], "x") == {0: [-233, -233]}
+    with pytest.raises(NcnnFormatError, match="bad layer parameter"):
+        parse_layer_params(["0=abc"], "model.param:5")
+
+
+def test_official_ncnn_reads_as_fp16_convolutions(official_ncnn):
+    graph = read_source(official_ncnn)
+    assert graph.weight_format == "fp16"
+    assert graph.inputs == ["data"] and graph.outputs == ["output"]
+    assert len(graph.convs) == 110
+    assert graph.convs[0].describe() == "dense 3x3 s2 3->24"
+    assert sum(c.kind == "depthwise" for c in graph.convs) == 43
+
+
+# ---------------------------------------------------------------- round trips
+
+@pytest.mark.parametrize("fold", [True, False], ids=["bn-folded", "bn-in-graph"])
+def test_onnx_round_trip_gives_identical_weights(fold):
+    torch.manual_seed(1)
+    model = randomised(build_nanodet_plus("nanodet-plus-m", num_classes=3, with_aux=False))
+    net = DeployModel(fuse_batchnorm(model) if fold else model)
+    source = read_onnx(onnx_bytes(net, fold_constants=fold))
+    assert source.has_op("BatchNormalization") is False  # folded by the reader when present in the file
+    imported = import_graph(source, "nanodet-plus-m")
+    assert imported.num_classes == 3
+    expected, got = fused_parameters(model), folded_parameters(imported)
+    assert expected.keys() == got.keys() and len(got) == 110
+    for name, (weight, bias) in expected.items():
+        if fold:  # the file holds our exact tensors
+            assert torch.equal(got[name][0], weight), name
+            assert torch.equal(got[name][1], bias), name
+        else:  # folded by the reader in float64 instead of by torch in float32
+            torch.testing.assert_close(got[name][0], weight, rtol=1e-5, atol=1e-7)
+            torch.testing.assert_close(got[name][1], bias, rtol=1e-5, atol=1e-6)
+    x = torch.randn(1, 3, *SMALL_HW)
+    with torch.no_grad():
+        torch.testing.assert_close(DeployModel(imported)(x), DeployModel(model)(x), rtol=1e-4, atol=1e-4)
+
+
+def test_pnnx_ncnn_round_trip_within_fp16(tmp_path):
+    pnnx = pytest.importorskip("pnnx")
+    model = randomised(build_nanodet_plus("nanodet-plus-m", num_classes=5, with_aux=False), seed=2)
+    net = DeployModel(fuse_batchnorm(model)).eval()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pnnx.export(net, str(tmp_path / "model.pt"), (torch.rand(1, 3, *SMALL_HW),))
+    source = read_source(tmp_path / "model.ncnn.param")
+    assert source.weight_format == "fp16"
+    imported = import_graph(source, "nanodet-plus-m")
+    expected, got = fused_parameters(model), folded_parameters(imported)
+    for name, (weight, bias) in expected.items():
+        # pnnx stores weights in fp16 (relative step 2 ** -11, values below 6.1e-5 flushed), biases in fp32
+        torch.testing.assert_close(got[name][0], weight, rtol=1e-3, atol=6.2e-5)
+        torch.testing.assert_close(got[name][1], bias, rtol=1e-6, atol=1e-6)
+
+
+# ---------------------------------------------------------------- the official model
+
+def test_official_ncnn_parity_on_real_images(official_model, official_ncnn, coco_val):
+    """Imported model in PyTorch vs the official file in ncnn (fp32 arithmetic) at 416, stretch resize."""
+    _, images = coco_val
+    blobs = real_blobs(images, 3, (416, 416))
+    with torch.no_grad():
+        ours = DeployModel(official_model)(torch.from_numpy(blobs)).numpy()
+    worst_cls = worst_box = 0.0
+    for blob, our in zip(blobs, ours):
+        theirs = run_ncnn(official_ncnn, blob[None], "data", "output")[0]
+        assert theirs.shape == our.shape == (3598, 112)
+        probs = 1 / (1 + np.exp(-theirs[:, :80]))  # the official fp16 file outputs class logits
+        worst_cls = max(worst_cls, np.abs(probs - our[:, :80]).max())
+        bins = [torch.from_numpy(o[:, 80:]).reshape(-1, 4, NUM_BINS).softmax(-1) for o in (theirs, our)]
+        worst_box = max(worst_box, float((bins[0] - bins[1]).abs().max()))
+    assert worst_cls < 2e-3 and worst_box < 2e-3, (worst_cls, worst_box)
+
+
+def test_rebuilt_batchnorm_keeps_eval_function_and_tracks_batch_statistics(official_model, coco_train, coco_val):
+    input_hw = (256, 256)
+    calibration = torch.from_numpy(real_blobs(coco_train[1], 8, input_hw))
+    other = torch.from_numpy(real_blobs(coco_val[1], 8, input_hw))
+    rebuilt = copy.deepcopy(official_model)
+    assert rebuild_batchnorm(rebuilt, [calibration[:5], calibration[5:]]) == 8
+    assert rebuilt.aux_neck.reduce[0][1].running_var.eq(1).all()  # not on the inference path: untouched
+
+    def output(model: NanoDetPlus, batch: torch.Tensor, train: bool) -> torch.Tensor:
+        model = copy.deepcopy(model).train(train)
+        with torch.no_grad():
+            return DeployModel(model)(batch)
+
+    folded_calibration, folded_other = output(official_model, calibration, False), output(official_model, other, False)
+    rebuilt_calibration = output(rebuilt, calibration, False)
+    # eval mode: the published function (measured max difference 5e-5 on box logits)
+    torch.testing.assert_close(rebuilt_calibration, folded_calibration, rtol=0, atol=1e-4)
+    torch.testing.assert_close(output(rebuilt, other, False), folded_other, rtol=0, atol=1e-4)
+    # train mode on the calibration images themselves: batch statistics == running statistics, layer by layer
+    # (measured max difference 1e-6 on probabilities, 3e-5 on box logits)
+    torch.testing.assert_close(output(rebuilt, calibration, True), rebuilt_calibration, rtol=0, atol=1e-3)
+    # train mode on 8 other images: batch statistics differ, yet far less than with identity BatchNorm
+    # (measured mean |diff|: class probabilities 0.0039 vs 0.0071, box logits 0.64 vs 8.5)
+    rebuilt_diff = (output(rebuilt, other, True) - folded_other).abs()
+    identity_diff = (output(official_model, other, True) - folded_other).abs()
+    assert rebuilt_diff[..., :80].mean() < 0.7 * identity_diff[..., :80].mean()
+    assert rebuilt_diff[..., 80:].mean() < 0.15 * identity_diff[..., 80:].mean()
+
+
+def test_channel_moments_merge_batches_exactly():
+    x = torch.randn(7, 5, 3, 4) * 3 + 10
+    moments = _ChannelMoments()
+    for part in (x[:2], x[2:3], x[3:]):
+        moments.update(part)
+    flat = x.double().transpose(0, 1).flatten(1)
+    torch.testing.assert_close(moments.mean, flat.mean(1))
+    torch.testing.assert_close(moments.variance, flat.var(1, unbiased=False))
+
+
+# ---------------------------------------------------------------- refusals
+
+def test_legacy_nanodet_m_onnx_is_rejected(shared_data):
+    path = shared_data / "nanodet_m_onnx" / "nanodet-m_320.onnx"
+    with pytest.raises(GraphMismatch, match=r"not a NanoDet-Plus deploy graph.*\[112, 112, 112\]"):
+        import_graph(read_source(path), "nanodet-plus-m")
+
+
+def test_int8_ncnn_is_refused(official_ncnn, tmp_path):
+    param = (tmp_path / "int8.param")
+    param.write_text(official_ncnn.read_text())
+    data = bytearray(official_ncnn.with_suffix(".bin").read_bytes())
+    data[:4] = TAG_INT8.to_bytes(4, "little")
+    (tmp_path / "int8.bin").write_bytes(bytes(data))
+    with pytest.raises(NcnnFormatError, match="convrelu_0.*int8.*fp16 or fp32"):
+        read_source(param)
+    lines = official_ncnn.read_text().splitlines()
+    lines[3] += " 8=2"  # int8_scale_term, as ncnn2int8 writes it
+    param.write_text("\n".join(lines))
+    with pytest.raises(NcnnFormatError, match="int8-quantised"):
+        read_source(param)
+
+
+def test_wrong_width_names_the_difference_and_the_right_arch(official_ncnn):
+    with pytest.raises(GraphMismatch, match=r"24->58 where nanodet-plus-m-1\.5x .* 24->88.*--arch nanodet-plus-m$"):
+        import_graph(read_source(official_ncnn), "nanodet-plus-m-1.5x")
+
+
+def test_different_layer_count_is_reported():
+    backbone = ShuffleNetV2(1.0)
+    neck = GhostPAN(backbone.out_channels, 96)
+    slim = NanoDetPlus(backbone, neck, GFLHead(80, 96, 4, 7, stacked_convs=1, kernel_size=5)).eval()
+    with pytest.raises(GraphMismatch, match=r"the file has 102 convolutions.*the architecture 110 convolutions"
+                                            r".*first difference: file layer .* is dense 1x1 s1 96->112"):
+        import_graph(read_onnx(onnx_bytes(DeployModel(slim))), "nanodet-plus-m")
+
+
+# ---------------------------------------------------------------- the command
+
+def test_cli_import_writes_a_loadable_fine_tunable_checkpoint(official_ncnn, coco_train, tmp_path, capsys):
+    bn_dir = tmp_path / "bn"
+    bn_dir.mkdir()
+    for image in sorted(coco_train[1].glob("*.jpg"))[:3]:
+        (bn_dir / image.name).symlink_to(image)
+    out = tmp_path / "plus_m.pt"
+    assert main(["import", str(official_ncnn), "--out", str(out), "--size", "320", "--bn-images", str(bn_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "matched 110 convolutions" in printed and "measured on 3 images" in printed and "(ok)" in printed
+    model, cfg, class_names = load_model(out, with_aux=True)
+    assert cfg.model.arch == "nanodet-plus-m" and cfg.input_hw == (320, 320)
+    assert len(class_names) == 80 and class_names[0] == "person"
+    assert model.aux_head is not None
+    blob = next(image_batches(sorted(bn_dir.iterdir())[:1], (320, 320), DEFAULT_MEAN, DEFAULT_STD)).numpy()
+    theirs = run_ncnn(official_ncnn, blob, "data", "output")
+    with torch.no_grad():
+        ours = model.eval()(torch.from_numpy(blob)).numpy()
+    np.testing.assert_allclose(ours, theirs, atol=2e-3)
+
+
+def test_cli_rejects_a_class_list_of_the_wrong_length(official_ncnn, tmp_path, capsys):
+    names = tmp_path / "names.txt"
+    names.write_text("\n".join(f"thing{i}" for i in range(20)))
+    code = main(["import", str(official_ncnn), "--out", str(tmp_path / "x.pt"), "--class-names", str(names)])
+    err = capsys.readouterr().err
+    assert code == 2 and "predicts 80 classes" in err and "has 20 names" in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "x.pt").exists()
+
+
+def test_cli_rejects_unknown_file_types_and_missing_files(tmp_path, capsys):
+    assert main(["import", str(tmp_path / "model.tflite"), "--out", str(tmp_path / "x.pt")]) == 2
+    assert main(["import", str(tmp_path / "missing.param"), "--out", str(tmp_path / "x.pt")]) == 2
+    err = capsys.readouterr().err.splitlines()
+    assert "expected an ncnn .param/.bin or an .onnx file" in err[0] and "ncnn file not found" in err[1]
