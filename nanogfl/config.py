@@ -22,6 +22,9 @@ class ModelConfig:
     input_size: list[int] = field(default_factory=lambda: [320, 320])  # [height, width], multiples of 32
     reg_max: int = 7
     detach_epoch: int = 10
+    # which head's predictions drive label assignment: aux (NanoDet-Plus), main, or auto = aux unless training
+    # starts from a checkpoint whose aux branch was never trained (an imported official model)
+    assign_guidance: str = "auto"
 
 
 @dataclass
@@ -198,5 +201,8 @@ def validate(cfg: Config, source: str) -> None:
     for v in (h, w):
         if v <= 0 or v % 32:
             raise ConfigError(f"{source}: model.input_size {cfg.model.input_size} must be positive multiples of 32")
+    if cfg.model.assign_guidance not in ("auto", "aux", "main"):
+        raise ConfigError(f"{source}: model.assign_guidance must be auto, aux or main, "
+                          f"got {cfg.model.assign_guidance!r}")
     if cfg.data.train.format not in ("coco", "voc", "yolo") or cfg.data.val.format not in ("coco", "voc", "yolo"):
         raise ConfigError(f"{source}: data.*.format must be coco, voc or yolo")

@@ -11,7 +11,8 @@ from .checkpoint import read_checkpoint
 PREDICTOR_PREFIXES = ("head.predictors.", "aux_head.cls_out.", "aux_head.reg_out.")
 
 
-def load_pretrained(model: nn.Module, path: str, class_names: list[str]) -> None:
+def load_pretrained(model: nn.Module, path: str, class_names: list[str]) -> bool:
+    """Load what fits; returns whether the checkpoint's aux branch was trained (False for imported models)."""
     payload = read_checkpoint(path)
     state = payload["model"]
     own = model.state_dict()
@@ -38,3 +39,4 @@ def load_pretrained(model: nn.Module, path: str, class_names: list[str]) -> None
         warnings.warn(f"{path}: {len(missing)} tensors not in the checkpoint keep their initial values "
                       f"(e.g. {missing[0]})")
     model.load_state_dict(keep, strict=False)
+    return "imported_from" not in payload

@@ -78,7 +78,13 @@ class Trainer:
         if device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)  # depthwise backward is faster
         if cfg.train.pretrained and not resume:
-            load_pretrained(self.model, cfg.train.pretrained, self.class_names)
+            aux_trained = load_pretrained(self.model, cfg.train.pretrained, self.class_names)
+            if cfg.model.assign_guidance == "auto" and not aux_trained:
+                # A fresh aux head would hand out near-random targets and wreck the pretrained main head.
+                cfg.model.assign_guidance = "main"  # saved in the checkpoint config, so a resume keeps it
+                if info.is_main:
+                    print(f"{cfg.train.pretrained} has no trained aux branch: the main head guides assignment")
+        self.assign_with_aux = cfg.model.assign_guidance != "main"
         self.criterion = NanoDetPlusCriterion(len(self.class_names), cfg.model.reg_max, self.model.strides)
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
                                            weight_decay=cfg.train.weight_decay)
@@ -161,7 +167,8 @@ class Trainer:
             labels = [lb.to(self.device) for lb in batch["labels"]]
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
                 preds, aux_preds = self.step_module(images, self.epoch)
-            loss, terms = self.criterion(preds.float(), aux_preds.float(), boxes, labels, self.cfg.input_hw)
+            loss, terms = self.criterion(preds.float(), aux_preds.float(), boxes, labels, self.cfg.input_hw,
+                                         self.assign_with_aux)
             finite = torch.isfinite(loss)
             if self.info.enabled:  # every rank must agree to skip, or DDP's collectives fall out of step
                 finite = reduce_mean(finite.float().reshape(1)) == 1.0

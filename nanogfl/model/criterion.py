@@ -36,16 +36,17 @@ class NanoDetPlusCriterion:
         self.dfl_weight = dfl_weight
 
     def __call__(self, preds: torch.Tensor, aux_preds: torch.Tensor | None, gt_boxes: list[torch.Tensor],
-                 gt_labels: list[torch.Tensor], input_hw: tuple[int, int]
+                 gt_labels: list[torch.Tensor], input_hw: tuple[int, int], assign_with_aux: bool = True
                  ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """preds / aux_preds: raw [B, N, C + 4 * (reg_max + 1)]; per-image GT boxes [G, 4] (input pixels) and
-        labels [G]. Returns (total loss, detached terms: qfl, giou, dfl, aux_*, num_pos)."""
+        labels [G]. The aux predictions guide the assignment unless ``assign_with_aux`` is False (or there are
+        none). Returns (total loss, detached terms: qfl, giou, dfl, aux_*, num_pos)."""
         with torch.autocast(device_type=preds.device.type, enabled=False):
             preds = preds.float()
             aux_preds = aux_preds.float() if aux_preds is not None else None
             priors = make_priors(input_hw, self.strides, device=preds.device)
             self._check_inputs(preds, priors, gt_boxes, gt_labels)
-            guide = aux_preds if aux_preds is not None else preds
+            guide = aux_preds if aux_preds is not None and assign_with_aux else preds
             assignment, padded_boxes = self._assign(guide.detach(), priors, gt_boxes, gt_labels)
             targets = self._targets(assignment, padded_boxes, priors)
             terms = self._head_losses(preds, targets, "")
