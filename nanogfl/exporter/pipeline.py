@@ -1,0 +1,155 @@
+"""One export run: checkpoint -> staged ONNX / ncnn / int8 files + metadata -> parity check -> files moved into
+the output folder. Everything is written to a staging folder inside the output folder first, so a failure at any
+step (converter error, failed parity check, Ctrl-C) leaves no model behind, and a success replaces files whole."""
+from __future__ import annotations
+
+import dataclasses
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from ..engine.checkpoint import load_model, model_meta
+from ..errors import UserError
+from ..runtime.metadata import ModelMeta, metadata_path
+from .common import ExportError, build_deploy_model, check_input_size, require_module
+from .verify import FP16_TOLERANCE, FP32_TOLERANCE, ParityResult, Tolerance, list_images, load_verify_images
+
+FORMATS = ("onnx", "ncnn")
+
+
+@dataclass
+class ExportOptions:
+    formats: tuple[str, ...] = FORMATS
+    input_hw: tuple[int, int] | None = None  # None: the checkpoint config's size
+    fp16: bool = True  # ncnn weights stored as half floats
+    name: str | None = None  # file stem; default "<arch>_<H>x<W>"
+    verify: bool = True
+    verify_images: str | None = None  # None: a few COCO val images from ../shared/data, else a synthetic frame
+    int8: bool = False
+    calib: str | None = None
+    calib_count: int = 100
+    ann: str | None = None  # COCO json + image folder: AP before/after int8
+    images: str | None = None
+    threads: int = 0  # for the parity check and the int8 latency numbers (0: library default)
+
+
+@dataclass
+class ExportResult:
+    files: list[Path] = field(default_factory=list)  # installed files, models first
+    parity: list[ParityResult] = field(default_factory=list)
+    int8: dict | None = None  # AP / latency before and after, when --int8
+
+
+def _check_options(options: ExportOptions) -> None:
+    """Fail before any work: unknown format, missing converter packages, missing calibration images."""
+    unknown = [f for f in options.formats if f not in FORMATS]
+    if unknown or not options.formats:
+        raise UserError(f"--format must be one or more of {', '.join(FORMATS)}, got {list(options.formats)}")
+    if options.input_hw is not None:
+        check_input_size(options.input_hw)
+    if "onnx" in options.formats:
+        require_module("onnx", "ONNX export")
+        require_module("onnxsim", "ONNX export (graph simplification)")
+    if "ncnn" in options.formats:
+        require_module("pnnx", "ncnn export")
+    if (options.verify and "onnx" in options.formats) or options.int8:
+        require_module("onnxruntime", "checking the ONNX model")
+    if options.verify and "ncnn" in options.formats:
+        require_module("ncnn", "checking the ncnn model")
+    if options.int8:
+        if not options.calib:
+            raise UserError("--int8 needs --calib DIR, a folder of images like the ones the model will see")
+        list_images(options.calib)
+    if bool(options.ann) != bool(options.images):
+        raise UserError("--ann and --images go together (COCO json and its image folder)")
+
+
+def export_checkpoint(weights: str | Path, out_dir: str | Path, options: ExportOptions | None = None,
+                      log: Callable[[str], None] = print) -> ExportResult:
+    options = options or ExportOptions()
+    if options.int8 and "onnx" not in options.formats:
+        options = dataclasses.replace(options, formats=(*options.formats, "onnx"))  # int8 is made from it
+    _check_options(options)
+    model, cfg, class_names = load_model(weights)
+    input_hw = check_input_size(options.input_hw or cfg.input_hw)
+    name = options.name or f"{cfg.model.arch}_{input_hw[0]}x{input_hw[1]}"
+    meta = model_meta(cfg, class_names, input_hw)
+    meta.extra = {"source": Path(weights).name, **({"ncnn_weights": "fp16" if options.fp16 else "fp32"}
+                                                   if "ncnn" in options.formats else {})}
+    out_dir = Path(out_dir)
+    created_out_dir = not out_dir.exists()
+    out_dir.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".nanogfl-export-", dir=out_dir))
+    try:
+        result = _export_staged(model, meta, name, staging, options, log)
+        result.files = _install(staging, out_dir)
+        return result
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+        if created_out_dir and out_dir.is_dir() and not any(out_dir.iterdir()):
+            out_dir.rmdir()
+
+
+def _export_staged(model, meta: ModelMeta, name: str, staging: Path, options: ExportOptions,
+                   log: Callable[[str], None]) -> ExportResult:
+    from ..model import DeployModel
+
+    deploy = build_deploy_model(model)
+    input_hw = meta.input_hw
+    checks: list[tuple[str, Path, Tolerance]] = []
+    if "onnx" in options.formats:
+        from .onnx_export import export_onnx
+
+        started = time.perf_counter()
+        onnx_path = export_onnx(deploy, input_hw, staging / f"{name}.onnx")
+        log(f"onnx: {onnx_path.name} ({time.perf_counter() - started:.1f} s)")
+        checks.append(("onnxruntime", onnx_path, FP32_TOLERANCE))
+    if "ncnn" in options.formats:
+        from .ncnn_export import export_ncnn
+
+        started = time.perf_counter()
+        param_path, _ = export_ncnn(deploy, input_hw, staging / f"{name}.param", fp16=options.fp16)
+        precision = "fp16" if options.fp16 else "fp32"
+        log(f"ncnn: {param_path.name} + .bin, {precision} weights ({time.perf_counter() - started:.1f} s)")
+        checks.append((f"ncnn {precision}", param_path, FP16_TOLERANCE if options.fp16 else FP32_TOLERANCE))
+    meta.save(metadata_path(staging / f"{name}.onnx"))  # one file serves model.onnx and model.param
+
+    result = ExportResult()
+    reference = DeployModel(model).eval()  # BN not folded: the check covers the folding too
+    if options.verify:
+        images, where = load_verify_images(options.verify_images)
+        log(f"verify on {where} at {input_hw[0]}x{input_hw[1]}: max |diff| vs PyTorch (probs / box logits)")
+        from .verify import verify_exports
+
+        result.parity = verify_exports(reference, checks, images, options.threads)
+        for parity in result.parity:
+            log(parity.line())
+        failed = [p for p in result.parity if not p.ok]
+        if failed:
+            worst = failed[0]
+            raise ExportError(f"verification failed: {worst.label} differs from PyTorch by {worst.probs_diff:.1e} "
+                              f"on probabilities / {worst.box_logits_diff:.1e} on box logits (tolerance "
+                              f"{worst.tolerance}); nothing was written (--no-verify keeps the files)")
+    if options.int8:
+        from .int8 import export_int8
+
+        result.int8 = export_int8(staging / f"{name}.onnx", staging / f"{name}.int8.onnx", meta, options, log)
+    return result
+
+
+def _install(staging: Path, out_dir: Path) -> list[Path]:
+    """Move the staged files into ``out_dir``: weights before the graph that names them, metadata last."""
+    order = {".bin": 0, ".onnx": 1, ".param": 2, ".json": 3}
+    umask = os.umask(0)
+    os.umask(umask)
+    installed = []
+    for staged in sorted(staging.iterdir(), key=lambda p: (order.get(p.suffix, 4), p.name)):
+        target = out_dir / staged.name
+        os.chmod(staged, 0o666 & ~umask)  # temp files are private (0600); models are meant to be shared
+        os.replace(staged, target)
+        installed.append(target)
+    return sorted(installed, key=lambda p: (p.suffix == ".json", p.name))

@@ -1,0 +1,121 @@
+"""Self-check of an export: the exported files, run through the runtime backends, against the PyTorch model
+(BN not folded) on real images. Reports the max |difference| on class probabilities and on box-bin logits."""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from ..errors import UserError
+from ..model import DeployModel
+from ..runtime.backends import open_model
+from ..runtime.preprocess import preprocess
+
+REPO_ROOT = Path(__file__).resolve().parents[2]
+DEFAULT_VERIFY_IMAGES = REPO_ROOT.parent / "shared" / "data" / "coco_val2017_subset206" / "images"
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
+DEFAULT_IMAGE_COUNT = 4
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    probs: float  # max |diff| on the sigmoid class probabilities
+    box_logits: float  # max |diff| on the raw box-bin logits
+
+    def __str__(self) -> str:
+        return f"{self.probs:.0e} / {self.box_logits:.0e}"
+
+
+# fp32 files differ from PyTorch only by BN folding and summation order: measured <= 5.5e-5 / 3.4e-4 (random
+# weights with large activations), 3.4e-6 / 1.1e-4 (NanoDet-Plus-m weights, 20 COCO images at 320 and 416).
+FP32_TOLERANCE = Tolerance(probs=1e-4, box_logits=2e-3)
+# fp16 ncnn weights round every weight by up to 2^-11 relative; on NanoDet-Plus-m weights that are not already
+# fp16-exact this moves outputs by up to 5.7e-3 / 0.22 (20 COCO images, 416; PyTorch with the same rounded
+# weights agrees with ncnn to 2.5e-3). A wrong graph differs by ~0.5 on probabilities and several on logits.
+FP16_TOLERANCE = Tolerance(probs=2e-2, box_logits=0.5)
+
+
+@dataclass
+class ParityResult:
+    label: str  # "onnxruntime", "ncnn fp16", ...
+    probs_diff: float
+    box_logits_diff: float
+    tolerance: Tolerance | None  # None: informative only (int8)
+
+    @property
+    def ok(self) -> bool:
+        return self.tolerance is None or (self.probs_diff <= self.tolerance.probs
+                                          and self.box_logits_diff <= self.tolerance.box_logits)
+
+    def line(self) -> str:
+        verdict = "info" if self.tolerance is None else ("ok" if self.ok else "FAILED")
+        limit = "" if self.tolerance is None else f"  (tolerance {self.tolerance})"
+        return (f"  {self.label:<12} probs {self.probs_diff:.1e}  box logits {self.box_logits_diff:.1e}"
+                f"{limit}  {verdict}")
+
+
+def synthetic_frame(height: int = 360, width: int = 480) -> np.ndarray:
+    """A fixed BGR test frame (gradients, shapes, noise) for when no real images are at hand."""
+    rng = np.random.default_rng(0)
+    ys, xs = np.mgrid[0:height, 0:width].astype(np.float32)
+    frame = np.stack((xs / width * 255, ys / height * 255, (xs + ys) / (width + height) * 255), axis=-1)
+    for _ in range(12):
+        x0, y0 = rng.integers(0, width - 40), rng.integers(0, height - 40)
+        w, h = rng.integers(20, width // 3), rng.integers(20, height // 3)
+        frame[y0:y0 + h, x0:x0 + w] = rng.integers(0, 256, 3)
+    frame += rng.normal(0, 8, frame.shape)
+    return np.clip(frame, 0, 255).astype(np.uint8)
+
+
+def list_images(folder: str | Path) -> list[Path]:
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"image folder not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+    if not files:
+        raise UserError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
+    return files
+
+
+def load_verify_images(folder: str | Path | None = None,
+                       count: int = DEFAULT_IMAGE_COUNT) -> tuple[list[np.ndarray], str]:
+    """Images for the parity check and where they came from: ``folder``, else a few COCO val images from
+    ../shared/data when present, else the synthetic frame."""
+    import cv2
+
+    if folder is None and not DEFAULT_VERIFY_IMAGES.is_dir():
+        return [synthetic_frame()], "1 synthetic frame"
+    files = list_images(folder if folder is not None else DEFAULT_VERIFY_IMAGES)[:count]
+    images = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in files]
+    unreadable = [f.name for f, image in zip(files, images) if image is None]
+    if unreadable:
+        raise UserError(f"{files[0].parent}: cannot read image {unreadable[0]}")
+    return images, f"{len(images)} images from {files[0].parent}"
+
+
+def compare_outputs(reference: np.ndarray, output: np.ndarray, num_classes: int) -> tuple[float, float]:
+    """Max |diff| on the class columns and on the box columns of two [N, D] outputs."""
+    if reference.shape != output.shape:
+        raise UserError(f"exported model output has shape {output.shape}, PyTorch gives {reference.shape}")
+    diff = np.abs(reference.astype(np.float64) - output.astype(np.float64))
+    return float(diff[:, :num_classes].max()), float(diff[:, num_classes:].max())
+
+
+def verify_exports(reference: DeployModel, models: list[tuple[str, Path, Tolerance | None]],
+                   images: list[np.ndarray], threads: int = 0) -> list[ParityResult]:
+    """Run every exported ``(label, path, tolerance)`` model through the runtime (which reads the metadata file
+    beside it) and the PyTorch ``reference`` on ``images``; one ParityResult per model, worst case over images.
+    All models must share one input size (they come from one export)."""
+    backends = [open_model(path, threads=threads) for _, path, _ in models]
+    meta = backends[0].meta
+    worst = np.zeros((len(backends), 2))
+    for image in images:
+        blob, _ = preprocess(image, meta.input_hw, meta.mean, meta.std)
+        with torch.no_grad():
+            expected = reference(torch.from_numpy(blob))[0].numpy()
+        for i, backend in enumerate(backends):
+            worst[i] = np.maximum(worst[i], compare_outputs(expected, backend.forward(blob), meta.num_classes))
+    return [ParityResult(label, float(worst[i, 0]), float(worst[i, 1]), tolerance)
+            for i, (label, _, tolerance) in enumerate(models)]
