@@ -73,7 +73,12 @@ def load_model(path: str | Path, with_aux: bool = False) -> tuple[NanoDetPlus, C
     state = payload["model"]
     if not with_aux:
         state = {k: v for k, v in state.items() if not k.startswith(("aux_neck.", "aux_head."))}
-    missing, unexpected = model.load_state_dict(state, strict=False)
+    try:
+        missing, unexpected = model.load_state_dict(state, strict=False)
+    except RuntimeError as e:  # tensor shape mismatch, e.g. another class count or width than the config says
+        first = str(e).split("size mismatch for ", 1)[-1].splitlines()[0].strip().rstrip(".")
+        raise CheckpointError(f"{path}: weights do not fit {cfg.model.arch} with {len(class_names)} classes "
+                              f"(size mismatch for {first})") from None
     if not with_aux:
         missing = [k for k in missing if not k.startswith(("aux_neck.", "aux_head."))]
     if missing or unexpected:
