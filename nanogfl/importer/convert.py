@@ -43,8 +43,9 @@ def infer_num_classes(graph: NetGraph, reg_max: int) -> int:
     widths = sorted(conv.out_channels for conv in output_convs(graph))
     if len(widths) != len(STRIDES) or len(set(widths)) != 1 or widths[0] <= box_channels:
         raise GraphMismatch(
-            f"{graph.source} is not a NanoDet-Plus deploy graph: its output convolutions have {widths} channels, "
-            f"expected {len(STRIDES)} (one per stride {list(STRIDES)}) of num_classes + {box_channels} each")
+            f"{graph.source} is not a NanoDet-Plus deploy graph (different architecture): its output convolutions "
+            f"have {widths} channels, expected {len(STRIDES)} (one per stride {list(STRIDES)}) of "
+            f"num_classes + {box_channels} each")
     return widths[0] - box_channels
 
 

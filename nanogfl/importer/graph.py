@@ -2,7 +2,7 @@
 operator as a parameter-free node that only routes tensors. Torch-free (numpy only)."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
@@ -57,13 +57,14 @@ class Node:
 
 @dataclass
 class NetGraph:
-    """Nodes in topological order. ``weight_format`` says how the weights were stored (fp32, fp16, ...)."""
+    """Nodes in topological order. ``weight_format`` says how the weights were stored (fp32, fp16, ...);
+    ``input_hw`` is set when the file fixes its input size (ONNX), None when any size runs (ncnn)."""
     source: str
     nodes: list[Node]
     inputs: list[str]
     outputs: list[str]
     weight_format: str = "fp32"
-    notes: list[str] = field(default_factory=list)
+    input_hw: tuple[int, int] | None = None
 
     @property
     def convs(self) -> list[ConvLayer]:

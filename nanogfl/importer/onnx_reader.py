@@ -123,6 +123,14 @@ def read_onnx(source: "str | Path | bytes | onnx.ModelProto") -> NetGraph:
         for output in onnx_node.output:
             producer[output] = node
     initializer_names = {t.name for t in model.graph.initializer}
-    inputs = [i.name for i in model.graph.input if i.name not in initializer_names]
+    inputs = [i for i in model.graph.input if i.name not in initializer_names]
     weight_format = "+".join(sorted({"float32": "fp32", "float16": "fp16"}.get(f, f) for f in formats)) or "none"
-    return NetGraph(where, nodes, inputs, [o.name for o in model.graph.output], weight_format)
+    return NetGraph(where, nodes, [i.name for i in inputs], [o.name for o in model.graph.output], weight_format,
+                    _static_input_hw(inputs[0]) if len(inputs) == 1 else None)
+
+
+def _static_input_hw(value_info: "onnx.ValueInfoProto") -> tuple[int, int] | None:
+    dims = value_info.type.tensor_type.shape.dim
+    if len(dims) != 4 or not all(d.HasField("dim_value") for d in dims[2:]):
+        return None
+    return int(dims[2].dim_value), int(dims[3].dim_value)

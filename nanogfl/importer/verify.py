@@ -46,11 +46,12 @@ def run_source(source: NetGraph, blob: np.ndarray) -> np.ndarray:
 
 @torch.no_grad()
 def compare_with_source(model: NanoDetPlus, source: NetGraph, blob: np.ndarray) -> float:
-    """Largest absolute difference between the source's output and ours on ``blob``. The source decides
-    whether class columns are probabilities (it contains a Sigmoid) or logits."""
+    """Largest absolute difference between the source's output and ours on ``blob``, relative to the largest
+    absolute output value (at least 1). The source decides whether class columns are probabilities (it
+    contains a Sigmoid) or logits."""
     expected = run_source(source, blob)
     net = DeployModel(model) if source.has_op("Sigmoid") else model
     ours = net.eval()(torch.from_numpy(blob)).numpy()
     if ours.shape != expected.shape:
         raise ValueError(f"output shapes differ: ours {ours.shape}, {source.source} {expected.shape}")
-    return float(np.abs(ours - expected).max())
+    return float(np.abs(ours - expected).max() / max(1.0, float(np.abs(expected).max())))
