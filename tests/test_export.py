@@ -199,7 +199,7 @@ def test_exporter_parity_numbers_are_small_for_fp32(checkpoint, frame_dir, tmp_p
         assert parity.probs_diff < 2e-5 and parity.box_logits_diff < 5e-4
 
 
-def test_int8_quantised_onnx(checkpoint, tmp_path, capsys):
+def test_int8_quantised_onnx(checkpoint, frame_dir, tmp_path, capsys):
     import cv2
 
     calib = tmp_path / "calib"
@@ -208,9 +208,9 @@ def test_int8_quantised_onnx(checkpoint, tmp_path, capsys):
         cv2.imwrite(str(calib / f"{i}.png"), frame)
     out = tmp_path / "out"
     assert main(["export", "--weights", str(checkpoint), "--format", "onnx", "--size", "256", "--out", str(out),
-                 "--int8", "--calib", str(calib), "--threads", "1", "--no-verify"]) == 0
+                 "--int8", "--calib", str(calib), "--threads", "1", "--verify-images", str(frame_dir)]) == 0
     printed = capsys.readouterr().out
-    assert "calibrated on 3 images" in printed and "latency" in printed
+    assert "calibrated on 3 images" in printed and "latency" in printed and "onnx int8" in printed
     int8_path = out / "nanodet-plus-m_256x256.int8.onnx"
     ops = {node.op_type for node in onnx.load(str(int8_path)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops

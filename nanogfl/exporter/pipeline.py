@@ -14,9 +14,11 @@ from typing import Callable
 
 from ..engine.checkpoint import load_model, model_meta
 from ..errors import UserError
+from ..model import DeployModel
 from ..runtime.metadata import ModelMeta, metadata_path
 from .common import ExportError, build_deploy_model, check_input_size, require_module
-from .verify import FP16_TOLERANCE, FP32_TOLERANCE, ParityResult, Tolerance, list_images, load_verify_images
+from .verify import (FP16_TOLERANCE, FP32_TOLERANCE, ParityResult, Tolerance, list_images, load_verify_images,
+                     verify_exports)
 
 FORMATS = ("onnx", "ncnn")
 
@@ -96,11 +98,9 @@ def export_checkpoint(weights: str | Path, out_dir: str | Path, options: ExportO
 
 def _export_staged(model, meta: ModelMeta, name: str, staging: Path, options: ExportOptions,
                    log: Callable[[str], None]) -> ExportResult:
-    from ..model import DeployModel
-
     deploy = build_deploy_model(model)
     input_hw = meta.input_hw
-    checks: list[tuple[str, Path, Tolerance]] = []
+    checks: list[tuple[str, Path, Tolerance | None]] = []
     if "onnx" in options.formats:
         from .onnx_export import export_onnx
 
@@ -120,25 +120,33 @@ def _export_staged(model, meta: ModelMeta, name: str, staging: Path, options: Ex
 
     result = ExportResult()
     reference = DeployModel(model).eval()  # BN not folded: the check covers the folding too
+    images = None
     if options.verify:
         images, where = load_verify_images(options.verify_images)
         log(f"verify on {where} at {input_hw[0]}x{input_hw[1]}: max |diff| vs PyTorch (probs / box logits)")
-        from .verify import verify_exports
-
-        result.parity = verify_exports(reference, checks, images, options.threads)
-        for parity in result.parity:
-            log(parity.line())
-        failed = [p for p in result.parity if not p.ok]
-        if failed:
-            worst = failed[0]
-            raise ExportError(f"verification failed: {worst.label} differs from PyTorch by {worst.probs_diff:.1e} "
-                              f"on probabilities / {worst.box_logits_diff:.1e} on box logits (tolerance "
-                              f"{worst.tolerance}); nothing was written (--no-verify keeps the files)")
+        result.parity = _check(reference, checks, images, options.threads, log)
     if options.int8:
         from .int8 import export_int8
 
-        result.int8 = export_int8(staging / f"{name}.onnx", staging / f"{name}.int8.onnx", meta, options, log)
+        int8_path = staging / f"{name}.int8.onnx"
+        result.int8 = export_int8(staging / f"{name}.onnx", int8_path, meta, options, log)
+        if images is not None:
+            result.parity += _check(reference, [("onnx int8", int8_path, None)], images, options.threads, log)
     return result
+
+
+def _check(reference, checks: list[tuple[str, Path, Tolerance | None]], images: list,
+           threads: int, log: Callable[[str], None]) -> list[ParityResult]:
+    parity = verify_exports(reference, checks, images, threads)
+    for line in parity:
+        log(line.line())
+    failed = [p for p in parity if not p.ok]
+    if failed:
+        worst = failed[0]
+        raise ExportError(f"verification failed: {worst.label} differs from PyTorch by {worst.probs_diff:.1e} "
+                          f"on probabilities / {worst.box_logits_diff:.1e} on box logits (tolerance "
+                          f"{worst.tolerance}); nothing was written (--no-verify keeps the files)")
+    return parity
 
 
 def _install(staging: Path, out_dir: Path) -> list[Path]:
