@@ -74,7 +74,9 @@ def _conv(node: "onnx.NodeProto", constants: dict[str, np.ndarray], where: str) 
                      weight_name=node.input[1])
 
 
-def _fold_batchnorm(conv: ConvLayer, node: "onnx.NodeProto", constants: dict[str, np.ndarray]) -> None:
+def _fold_batchnorm(conv: ConvLayer, node: "onnx.NodeProto", constants: dict[str, np.ndarray], where: str) -> None:
+    if any(name not in constants for name in node.input[1:5]):
+        raise OnnxFormatError(f"{where}: BatchNormalization {node.name!r} takes its statistics from computed tensors")
     gamma, beta, mean, var = (constants[name].astype(np.float64) for name in node.input[1:5])
     scale = gamma / np.sqrt(var + float(_attributes(node).get("epsilon", 1e-5)))
     bias = conv.bias.astype(np.float64) if conv.bias is not None else np.zeros_like(mean)
@@ -108,7 +110,7 @@ def read_onnx(source: "str | Path | bytes | onnx.ModelProto") -> NetGraph:
             conv_node = producer.get(onnx_node.input[0])
             if conv_node is None or conv_node.conv is None or consumers.get(onnx_node.input[0], 0) != 1:
                 raise OnnxFormatError(f"{where}: BatchNormalization {name!r} does not directly follow a Conv")
-            _fold_batchnorm(conv_node.conv, onnx_node, constants)
+            _fold_batchnorm(conv_node.conv, onnx_node, constants, where)
             conv_node.outputs = list(onnx_node.output[:1])
             producer[onnx_node.output[0]] = conv_node
             continue
