@@ -62,7 +62,11 @@ def _check_options(options: ExportOptions) -> None:
         require_module("onnxruntime", "checking the ONNX model")
     if options.verify and "ncnn" in options.formats:
         require_module("ncnn", "checking the ncnn model")
+    if options.name is not None and (not options.name or Path(options.name).name != options.name):
+        raise UserError(f"--name must be a plain file name stem (no folders), got {options.name!r}")
     if options.int8:
+        if options.calib_count < 1:
+            raise UserError(f"--calib-count must be at least 1, got {options.calib_count}")
         if not options.calib:
             raise UserError("--int8 needs --calib DIR, a folder of images like the ones the model will see")
         list_images(options.calib)
