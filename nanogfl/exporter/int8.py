@@ -7,7 +7,7 @@ import tempfile
 import time
 from dataclasses import replace
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
@@ -16,6 +16,9 @@ from ..runtime.preprocess import preprocess
 from .common import require_module
 from .onnx_export import INPUT_NAME
 from .verify import list_images
+
+if TYPE_CHECKING:
+    from .pipeline import ExportOptions
 
 
 def make_calibration_reader(image_files: list[Path], meta: ModelMeta):
@@ -94,7 +97,8 @@ def median_latency_ms(model_path: Path, threads: int = 0, runs: int = 30, warmup
     return statistics.median(times)
 
 
-def export_int8(fp32_path: Path, int8_path: Path, meta: ModelMeta, options, log: Callable[[str], None]) -> dict:
+def export_int8(fp32_path: Path, int8_path: Path, meta: ModelMeta, options: ExportOptions,
+                log: Callable[[str], None]) -> dict:
     """Quantise, write the metadata beside the int8 model, and report AP (with ``options.ann``) and latency."""
     calib_files = list_images(options.calib)[:options.calib_count]
     started = time.perf_counter()

@@ -87,6 +87,8 @@ def export_checkpoint(weights: str | Path, out_dir: str | Path, options: ExportO
     meta.extra = {"source": Path(weights).name, **({"ncnn_weights": "fp16" if options.fp16 else "fp32"}
                                                    if "ncnn" in options.formats else {})}
     out_dir = Path(out_dir)
+    if out_dir.exists() and not out_dir.is_dir():
+        raise UserError(f"--out {out_dir} is a file; give a folder")
     created_out_dir = not out_dir.exists()
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".nanogfl-export-", dir=out_dir))
