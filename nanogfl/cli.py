@@ -9,7 +9,7 @@ import warnings
 
 from .errors import UserError
 
-ARCH_CHOICES = ("nanodet-plus-m", "nanodet-plus-m-1.5x")
+ARCH_CHOICES = ("nanodet-plus-m", "nanodet-plus-m-1.5x", "nanodet-plus-m-0.5x")
 
 
 def _size(values: list[int]) -> tuple[int, int]:

@@ -1,14 +1,13 @@
 """Self-describing checkpoints: weights (EMA), config and class names in one file, written atomically."""
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import UserError
+from ..fileio import atomic_write
 from ..config import Config, config_from_dict
 from ..model import NanoDetPlus, build_nanodet_plus
 
@@ -18,23 +17,6 @@ CHECKPOINT_VERSION = 1
 
 class CheckpointError(UserError):
     pass
-
-
-def atomic_write(path: str | Path, write) -> None:
-    """Call ``write(tmp_path)`` then rename over ``path``: readers see the old file or the new one, never half."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
-    try:
-        write(tmp)
-        with open(tmp, "rb") as f:
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        if os.path.exists(tmp):
-            os.remove(tmp)
-        raise
 
 
 def save_checkpoint(path: str | Path, payload: dict[str, Any]) -> None:

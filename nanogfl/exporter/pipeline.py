@@ -158,12 +158,9 @@ def _check(reference, checks: list[tuple[str, Path, Tolerance | None]], images: 
 def _install(staging: Path, out_dir: Path) -> list[Path]:
     """Move the staged files into ``out_dir``: weights before the graph that names them, metadata last."""
     order = {".bin": 0, ".onnx": 1, ".param": 2, ".json": 3}
-    umask = os.umask(0)
-    os.umask(umask)
     installed = []
     for staged in sorted(staging.iterdir(), key=lambda p: (order.get(p.suffix, 4), p.name)):
         target = out_dir / staged.name
-        os.chmod(staged, 0o666 & ~umask)  # temp files are private (0600); models are meant to be shared
         os.replace(staged, target)
         installed.append(target)
     return sorted(installed, key=lambda p: (p.suffix == ".json", p.name))

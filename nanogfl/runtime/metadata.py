@@ -2,10 +2,10 @@
 from __future__ import annotations
 
 import json
-import os
-import tempfile
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+from ..fileio import atomic_write_text
 
 LAYOUT_VERSION = 1
 
@@ -67,12 +67,7 @@ class ModelMeta:
         return cls.from_dict(data, str(path))
 
     def save(self, path: str | Path) -> None:
-        path = Path(path)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-        with os.fdopen(fd, "w") as f:
-            f.write(self.to_json())
-        os.replace(tmp, path)
+        atomic_write_text(path, self.to_json())
 
 
 def metadata_path(model_path: str | Path) -> Path:
