@@ -14,6 +14,8 @@ from typing import BinaryIO, Optional
 import cv2
 import numpy as np
 
+from ..errors import UserError
+
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _EXIF_ORIENTATION_TAG = 0x0112
 _SOF_MARKERS = {0xC0, 0xC1, 0xC2, 0xC3, 0xC5, 0xC6, 0xC7, 0xC9, 0xCA, 0xCB, 0xCD, 0xCE, 0xCF}
@@ -180,3 +182,14 @@ def load_image(path: str | Path, expected_hw: Optional[tuple[int, int]] = None) 
         _note_exif_once("applied", f"{path}: EXIF orientation {orientation} applied because {reason} "
                                    f"(shown once for this dataset)")
     return apply_orientation(image, orientation)
+
+
+def list_images(folder: str | Path, what: str = "image folder") -> list[Path]:
+    """The image files directly inside ``folder``, sorted; a one-line UserError when there are none."""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise UserError(f"{what} not found: {folder}")
+    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_EXTENSIONS and p.is_file())
+    if not files:
+        raise UserError(f"{what} {folder}: no images ({', '.join(IMAGE_EXTENSIONS)})")
+    return files

@@ -15,7 +15,7 @@ from ..runtime.metadata import ModelMeta, metadata_path
 from ..runtime.preprocess import preprocess
 from .common import require_module
 from .onnx_export import INPUT_NAME
-from .verify import list_images
+from ..data.image_io import list_images, load_image
 
 if TYPE_CHECKING:
     from .pipeline import ExportOptions
@@ -23,7 +23,6 @@ if TYPE_CHECKING:
 
 def make_calibration_reader(image_files: list[Path], meta: ModelMeta):
     """A CalibrationDataReader yielding ``{"data": blob}`` for each readable image (unreadable ones skipped)."""
-    import cv2
     from onnxruntime.quantization import CalibrationDataReader
 
     class ImageCalibrationReader(CalibrationDataReader):
@@ -33,7 +32,7 @@ def make_calibration_reader(image_files: list[Path], meta: ModelMeta):
 
         def get_next(self) -> dict[str, np.ndarray] | None:
             for file in self.files:
-                image = cv2.imread(str(file), cv2.IMREAD_COLOR)
+                image = load_image(file)  # None (with a warning) for an unreadable file
                 if image is not None:
                     self.used += 1
                     return {INPUT_NAME: preprocess(image, meta.input_hw, meta.mean, meta.std)[0]}

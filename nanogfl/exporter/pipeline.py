@@ -12,12 +12,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+from ..data.image_io import list_images
 from ..engine.checkpoint import load_model, model_meta
 from ..errors import UserError
 from ..model import DeployModel
 from ..runtime.metadata import ModelMeta, metadata_path
 from .common import ExportError, build_deploy_model, check_input_size, require_module
-from .verify import (FP16_TOLERANCE, FP32_TOLERANCE, ParityResult, Tolerance, list_images, load_verify_images,
+from .verify import (FP16_TOLERANCE, FP32_TOLERANCE, ParityResult, Tolerance, load_verify_images,
                      verify_exports)
 
 FORMATS = ("onnx", "ncnn")

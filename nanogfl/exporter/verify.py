@@ -8,6 +8,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..data.image_io import list_images, load_image
 from ..errors import UserError
 from ..model import DeployModel
 from ..runtime.backends import open_model
@@ -15,7 +16,6 @@ from ..runtime.preprocess import preprocess
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 DEFAULT_VERIFY_IMAGES = REPO_ROOT.parent / "shared" / "data" / "coco_val2017_subset206" / "images"
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 DEFAULT_IMAGE_COUNT = 4
 
 
@@ -69,26 +69,14 @@ def synthetic_frame(height: int = 360, width: int = 480) -> np.ndarray:
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def list_images(folder: str | Path) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"image folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise UserError(f"{folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    return files
-
-
 def load_verify_images(folder: str | Path | None = None,
                        count: int = DEFAULT_IMAGE_COUNT) -> tuple[list[np.ndarray], str]:
     """Images for the parity check and where they came from: ``folder``, else a few COCO val images from
     ../shared/data when present, else the synthetic frame."""
-    import cv2
-
     if folder is None and not DEFAULT_VERIFY_IMAGES.is_dir():
         return [synthetic_frame()], "1 synthetic frame"
     files = list_images(folder if folder is not None else DEFAULT_VERIFY_IMAGES)[:count]
-    images = [cv2.imread(str(f), cv2.IMREAD_COLOR) for f in files]
+    images = [load_image(f) for f in files]
     unreadable = [f.name for f, image in zip(files, images) if image is None]
     if unreadable:
         raise UserError(f"{files[0].parent}: cannot read image {unreadable[0]}")

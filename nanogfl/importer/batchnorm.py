@@ -16,24 +16,11 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..model.fuse import conv_batchnorm_pairs
+
 from ..model.fuse import fuse_conv_bn
 
 
-def conv_batchnorm_pairs(model: nn.Module) -> dict[str, tuple[nn.Conv2d, nn.BatchNorm2d]]:
-    """Conv module name -> (conv, the BatchNorm right after it in the same nn.Sequential)."""
-    pairs = {}
-    for prefix, module in model.named_modules():
-        if not isinstance(module, nn.Sequential):
-            continue
-        names = list(module._modules)
-        for first, second in zip(names, names[1:]):
-            conv, bn = module._modules[first], module._modules[second]
-            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-                pairs[f"{prefix}.{first}" if prefix else first] = (conv, bn)
-    return pairs
-
-
-@torch.no_grad()
 def _set_identity(bn: nn.BatchNorm2d, bias: torch.Tensor) -> None:
     bn.running_mean.zero_()
     bn.running_var.fill_(1.0 - bn.eps)  # so that sqrt(var + eps) == 1 and eval mode adds the bias only

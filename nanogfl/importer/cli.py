@@ -2,15 +2,14 @@
 from __future__ import annotations
 
 import argparse
-import warnings
 from collections.abc import Iterator
 from pathlib import Path
 
-import cv2
 import numpy as np
 import torch
 
 from ..config import Config, validate
+from ..data.image_io import list_images, load_image
 from ..engine.checkpoint import save_checkpoint
 from ..errors import UserError
 from ..runtime.preprocess import preprocess
@@ -18,7 +17,6 @@ from .batchnorm import rebuild_batchnorm
 from .convert import import_graph, infer_num_classes, read_source
 from .verify import compare_with_source
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp")
 MAX_BN_IMAGES = 1000
 BN_BATCH_SIZE = 8
 PARITY_TOLERANCE = 1e-2  # relative to the output range; the official fp16 ncnn vs torch: ~1e-5
@@ -34,24 +32,13 @@ def read_class_names(path: str | Path) -> list[str]:
     return names
 
 
-def image_files(folder: str | Path) -> list[Path]:
-    folder = Path(folder)
-    if not folder.is_dir():
-        raise UserError(f"--bn-images: folder not found: {folder}")
-    files = sorted(p for p in folder.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-    if not files:
-        raise UserError(f"--bn-images {folder}: no images ({', '.join(IMAGE_SUFFIXES)})")
-    return files[:MAX_BN_IMAGES]
-
-
 def image_batches(files: list[Path], input_hw: tuple[int, int], mean: list[float], std: list[float],
                   batch_size: int = BN_BATCH_SIZE) -> Iterator[torch.Tensor]:
     """Normalised [B, 3, H, W] batches; unreadable files are skipped with a warning."""
     batch = []
     for path in files:
-        image = cv2.imread(str(path), cv2.IMREAD_COLOR)
+        image = load_image(path)  # warns and returns None for an unreadable file
         if image is None:
-            warnings.warn(f"{path}: cannot decode the image, skipped")
             continue
         batch.append(preprocess(image, input_hw, mean, std)[0])
         if len(batch) == batch_size:
@@ -81,7 +68,7 @@ def run_import(args: argparse.Namespace) -> int:
     cfg.model.input_size = list(args.size or (416, 416))
     validate(cfg, "--size")
     class_names = read_class_names(args.class_names) if args.class_names else None
-    files = image_files(args.bn_images) if args.bn_images else []
+    files = list_images(args.bn_images, "--bn-images folder")[:MAX_BN_IMAGES] if args.bn_images else []
 
     source = read_source(args.src)
     num_classes = infer_num_classes(source, cfg.model.reg_max)

@@ -17,17 +17,28 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
     return fused.to(conv.weight.device)
 
 
-def fuse_batchnorm(model: nn.Module, inplace: bool = False) -> nn.Module:
-    """Every Conv2d directly followed by a BatchNorm2d inside an nn.Sequential becomes one biased Conv2d."""
-    if not inplace:
-        model = copy.deepcopy(model)
-    for module in model.modules():
+def conv_batchnorm_pairs(model: nn.Module) -> dict[str, tuple[nn.Conv2d, nn.BatchNorm2d]]:
+    """Conv module name -> (conv, the BatchNorm right after it in the same nn.Sequential)."""
+    pairs = {}
+    for prefix, module in model.named_modules():
         if not isinstance(module, nn.Sequential):
             continue
         names = list(module._modules)
         for first, second in zip(names, names[1:]):
             conv, bn = module._modules[first], module._modules[second]
             if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
-                module._modules[first] = fuse_conv_bn(conv, bn)
-                module._modules[second] = nn.Identity()
+                pairs[f"{prefix}.{first}" if prefix else first] = (conv, bn)
+    return pairs
+
+
+def fuse_batchnorm(model: nn.Module, inplace: bool = False) -> nn.Module:
+    """Every Conv2d directly followed by a BatchNorm2d inside an nn.Sequential becomes one biased Conv2d."""
+    if not inplace:
+        model = copy.deepcopy(model)
+    for name, (conv, bn) in conv_batchnorm_pairs(model).items():
+        parent_name, _, conv_key = name.rpartition(".")
+        parent = model.get_submodule(parent_name)
+        bn_key = next(k for k, m in parent._modules.items() if m is bn)
+        parent._modules[conv_key] = fuse_conv_bn(conv, bn)
+        parent._modules[bn_key] = nn.Identity()
     return model.eval()
