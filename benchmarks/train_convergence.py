@@ -1,7 +1,7 @@
 """Does it learn? Train NanoDet-Plus-m 320 from scratch on the 209-image COCO train subset on the CPU and print
 train-set mAP per evaluated epoch plus training throughput (images/s at batch 16, 320x320).
 
-    python benchmarks/train_convergence.py [--epochs 60] [--val-interval 5] [--minutes 60] [--threads 2]
+    python benchmarks/train_convergence.py [--epochs 60] [--val-interval 5] [--minutes 60] [--threads 2] [--resume]
 """
 from __future__ import annotations
 
@@ -26,15 +26,16 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=0, help="stop after the epoch that passes this budget")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--output-dir", default="runs/convergence")
+    parser.add_argument("--resume", action="store_true", help="continue the run in --output-dir")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     overrides = [f"train.epochs={args.epochs}", f"train.val_interval={args.val_interval}", "train.batch_size=16",
                  f"output_dir={args.output_dir}"]
     cfg = load_config(CONFIG, overrides)
     metrics_csv = Path(cfg.output_dir) / "metrics.csv"
-    if metrics_csv.exists():
+    if metrics_csv.exists() and not args.resume:
         metrics_csv.unlink()
-    trainer = Trainer(cfg, torch.device("cpu"), DistInfo())
+    trainer = Trainer(cfg, torch.device("cpu"), DistInfo(), resume="auto" if args.resume else None)
     start = time.time()
     while trainer.epoch < cfg.train.epochs:
         trainer.fit(stop_epoch=trainer.epoch + 1)
