@@ -97,7 +97,7 @@ def test_criterion_matches_hand_computation_on_a_tiny_case():
     # DFL targets: prior (8, 8) to GT sides (4, 4, 12, 12) px / 8 = (0.5, 0.5, 1.5, 1.5); uniform bins: the
     # cross-entropy of every bin is log(4), so each side costs log(4); sum 4 * w * log 4 / (4 * 1)
     assert terms["dfl"].item() == pytest.approx(0.25 * weight * math.log(4), rel=1e-5)
-    assert total.item() == pytest.approx(terms["qfl"] + terms["giou"] + terms["dfl"], rel=1e-6)
+    assert total.item() == pytest.approx(float(terms["qfl"] + terms["giou"] + terms["dfl"]), rel=1e-6)
 
 
 def test_criterion_without_gt_keeps_negatives_and_a_connected_graph():
