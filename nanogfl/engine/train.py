@@ -99,6 +99,7 @@ class Trainer:
         self.global_step = 0
         self.best_ap = -1.0
         self.skipped_steps = 0
+        self._announced = False
         if resume:
             self._resume(self.out / "last.pt" if resume == "auto" else Path(resume))
         self.logger = MetricLogger(self.out, enabled=info.is_main)
@@ -223,7 +224,8 @@ class Trainer:
         """Train until ``train.epochs`` (or until ``stop_epoch`` epochs are done, to run in chunks)."""
         cfg = self.cfg.train
         stop = min(cfg.epochs, stop_epoch) if stop_epoch is not None else cfg.epochs
-        if self.info.is_main:
+        if self.info.is_main and not self._announced:
+            self._announced = True
             self.out.mkdir(parents=True, exist_ok=True)
             print(f"training {self.cfg.model.arch} on {len(self.train_source)} images, {len(self.class_names)} "
                   f"classes, input {self.cfg.input_hw[0]}x{self.cfg.input_hw[1]}, {self.info.world_size} "
