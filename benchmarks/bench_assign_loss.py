@@ -15,9 +15,10 @@ import time
 import torch
 
 from nanogfl.model import nanodet_plus_m
-from nanogfl.model.assigner import pad_targets
+from nanogfl.model.assigners.dsla import pad_targets
 from nanogfl.model.box_ops import decode_boxes, make_priors
-from nanogfl.model.criterion import NanoDetPlusCriterion
+from nanogfl.model.assigners import DynamicSoftLabelAssigner
+from nanogfl.model.criterion import GFLCriterion
 
 NUM_CLASSES = 80
 
@@ -58,7 +59,7 @@ def main() -> None:
     input_hw = (args.size, args.size)
     memory_format = torch.channels_last if args.channels_last else torch.contiguous_format
     model = nanodet_plus_m(NUM_CLASSES).to(memory_format=memory_format).train()
-    criterion = NanoDetPlusCriterion(NUM_CLASSES)
+    criterion = GFLCriterion(DynamicSoftLabelAssigner(), NUM_CLASSES, reg_max=7, strides=(8, 16, 32, 64))
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=0.05)
     priors = make_priors(input_hw, model.strides)
 
@@ -104,12 +105,12 @@ def main() -> None:
     print(f"  assignment + loss share of the step: {share * 100:.1f}% (target <= 25%)")
 
 
-def assign_only(criterion: NanoDetPlusCriterion, guide: torch.Tensor, priors: torch.Tensor,
+def assign_only(criterion: GFLCriterion, guide: torch.Tensor, priors: torch.Tensor,
                 gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor]) -> None:
-    scores = guide[..., :criterion.num_classes].sigmoid()
+    logits = guide[..., :criterion.num_classes]
     pred_boxes = decode_boxes(guide[..., criterion.num_classes:], priors, criterion.reg_max)
     boxes, labels, valid = pad_targets(gt_boxes, gt_labels)
-    criterion.assigner.assign_batch(scores, priors, pred_boxes, boxes, labels, valid)
+    criterion.assigner.assign_batch(logits, priors, pred_boxes, boxes, labels, valid)
 
 
 if __name__ == "__main__":

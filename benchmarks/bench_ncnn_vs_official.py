@@ -39,7 +39,7 @@ def export_ours(work: Path) -> Path:
     import torch
 
     from nanogfl.config import Config
-    from nanogfl.engine.checkpoint import save_checkpoint
+    from nanogfl.checkpoint import save_checkpoint
     from nanogfl.exporter.pipeline import ExportOptions, export_checkpoint
     from nanogfl.model import nanodet_plus_m
 

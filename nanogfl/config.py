@@ -1,51 +1,111 @@
-"""The typed config: dataclasses loaded from YAML, with dotted overrides and clear errors for unknown keys."""
+"""The typed config: dataclasses loaded from YAML, with dotted overrides and one-line errors.
+
+Every field is typed; closed values are ``Literal`` and checked when the config loads. ``model.arch`` names a
+published variant whose parts (backbone, neck, head, assigner) are the starting point; part sections given in
+the YAML override fields of that record.
+"""
 from __future__ import annotations
 
+import copy
 import dataclasses
 import typing
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Literal, Optional
 
 import yaml
 
+from .contract import (ARCH_NAMES, BGR_MEAN, BGR_STD, EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS, EVAL_SCORE_THRESHOLD,
+                       NANODET_PLUS_STRIDES, ArchName, DatasetFormat, check_input_size)
 from .errors import UserError
+
+SHUFFLENET_V2_WIDTHS = (0.5, 1.0, 1.5, 2.0)
 
 
 class ConfigError(UserError, ValueError):
-    pass
+    """A config that cannot be used: unknown key, wrong type, value outside its closed set."""
+
+
+@dataclass
+class BackboneConfig:
+    """The feature extractor: ShuffleNetV2 at a width multiplier (0.5, 1.0, 1.5 or 2.0)."""
+    name: Literal["shufflenetv2"] = "shufflenetv2"
+    width: float = 1.0
+
+
+@dataclass
+class NeckConfig:
+    """The feature pyramid: Ghost-PAN with ``channels`` per level and ``kernel_size`` depthwise convs."""
+    name: Literal["ghost_pan"] = "ghost_pan"
+    channels: int = 96
+    kernel_size: int = 5
+
+
+@dataclass
+class HeadConfig:
+    """The deployable head: one depthwise GFL tower per level; box sides as distributions over reg_max + 1 bins."""
+    name: Literal["depthwise_gfl"] = "depthwise_gfl"
+    reg_max: int = 7
+    stacked_convs: int = 2
+    kernel_size: int = 5
+    strides: list[int] = field(default_factory=lambda: list(NANODET_PLUS_STRIDES))
+
+
+@dataclass
+class AssignerConfig:
+    """Label assignment: NanoDet-Plus's dynamic soft label assigner (top-k IoUs for dynamic k, IoU cost factor)."""
+    name: Literal["dsla"] = "dsla"
+    topk: int = 13
+    iou_factor: float = 3.0
 
 
 @dataclass
 class ModelConfig:
-    arch: str = "nanodet-plus-m"  # nanodet-plus-m | nanodet-plus-m-1.5x | nanodet-plus-m-0.5x
+    """Architecture and input size. ``arch`` picks the published record; part sections override its fields."""
+    arch: ArchName = "nanodet-plus-m"
     input_size: list[int] = field(default_factory=lambda: [320, 320])  # [height, width], multiples of 32
-    reg_max: int = 7
-    detach_epoch: int = 10
+    backbone: BackboneConfig = field(default_factory=BackboneConfig)
+    neck: NeckConfig = field(default_factory=NeckConfig)
+    head: HeadConfig = field(default_factory=HeadConfig)
+    assigner: AssignerConfig = field(default_factory=AssignerConfig)
+    detach_epoch: int = 10  # from this epoch on the aux branch no longer trains the backbone and neck
     # which head's predictions drive label assignment: aux (NanoDet-Plus), main, or auto = aux unless training
     # starts from a checkpoint whose aux branch was never trained (an imported official model)
-    assign_guidance: str = "auto"
+    assign_guidance: Literal["auto", "aux", "main"] = "auto"
+
+
+# The parts of each published variant (what ``model.arch`` fills in).
+PUBLISHED_PARTS: dict[str, dict[str, Any]] = {
+    "nanodet-plus-m": {"backbone": {"width": 1.0}, "neck": {"channels": 96}},
+    "nanodet-plus-m-1.5x": {"backbone": {"width": 1.5}, "neck": {"channels": 128}},
+    "nanodet-plus-m-0.5x": {"backbone": {"width": 0.5}, "neck": {"channels": 96}},
+}
+assert tuple(PUBLISHED_PARTS) == ARCH_NAMES
 
 
 @dataclass
 class DatasetConfig:
-    format: str = "coco"  # coco | voc | yolo
+    """One dataset: coco (json + image folder), voc (folder of xml or an ImageSets txt) or yolo (txt labels)."""
+    format: DatasetFormat = "coco"
     ann: str = ""  # coco: json file; voc: folder of xml (or a txt list of ids); yolo: folder of txt labels
     images: str = ""  # folder of images
 
 
 @dataclass
 class DataConfig:
+    """Train/val datasets, class names (yolo needs them; coco/voc read them from the labels), normalisation."""
     train: DatasetConfig = field(default_factory=DatasetConfig)
     val: DatasetConfig = field(default_factory=DatasetConfig)
-    class_names: Optional[list[str]] = None  # required for yolo; coco/voc read them from the annotations
-    mean: list[float] = field(default_factory=lambda: [103.53, 116.28, 123.675])  # BGR
-    std: list[float] = field(default_factory=lambda: [57.375, 57.12, 58.395])
+    class_names: Optional[list[str]] = None
+    mean: list[float] = field(default_factory=lambda: list(BGR_MEAN))  # BGR
+    std: list[float] = field(default_factory=lambda: list(BGR_STD))
     workers: int = 4
 
 
 @dataclass
 class AugmentConfig:
+    """Training augmentation (NanoDet-Plus recipe): one random warp per image, then colour jitter."""
     scale: list[float] = field(default_factory=lambda: [0.6, 1.4])
     stretch: list[float] = field(default_factory=lambda: [0.8, 1.2])
     flip: float = 0.5
@@ -57,6 +117,7 @@ class AugmentConfig:
 
 @dataclass
 class TrainConfig:
+    """Optimiser and schedule: AdamW, linear warmup over steps, cosine to ``min_lr`` over the epochs, EMA."""
     epochs: int = 300
     batch_size: int = 96  # global batch (split across DDP ranks)
     lr: float = 1e-3
@@ -75,13 +136,15 @@ class TrainConfig:
 
 @dataclass
 class EvalConfig:
-    score_threshold: float = 0.05
-    iou_threshold: float = 0.6
-    max_detections: int = 100
+    """COCO evaluation settings (the contract's defaults: score > 0.05, class-aware NMS 0.6, top 100)."""
+    score_threshold: float = EVAL_SCORE_THRESHOLD
+    iou_threshold: float = EVAL_IOU_THRESHOLD
+    max_detections: int = EVAL_MAX_DETECTIONS
 
 
 @dataclass
 class Config:
+    """A whole run: model, data, augmentation, training and evaluation settings, and the output folder."""
     model: ModelConfig = field(default_factory=ModelConfig)
     data: DataConfig = field(default_factory=DataConfig)
     augment: AugmentConfig = field(default_factory=AugmentConfig)
@@ -97,12 +160,21 @@ class Config:
         return dataclasses.asdict(self)
 
 
+# Keys that older versions wrote, and where their value lives now (None: dropped).
+RETIRED_KEYS: dict[str, Optional[str]] = {"model.reg_max": "model.head.reg_max"}
+
+
 def _valid_keys(cls: type) -> list[str]:
     return [f.name for f in dataclasses.fields(cls)]
 
 
 def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
+    if origin is typing.Literal:
+        allowed = typing.get_args(hint)
+        if value not in allowed:
+            raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, allowed))}")
+        return value
     if origin is typing.Union:  # Optional[X]
         if value is None:
             return None
@@ -144,18 +216,62 @@ def _from_dict(cls: type, data: dict, where: str) -> Any:
     hints = typing.get_type_hints(cls)
     unknown = [k for k in data if k not in hints]
     if unknown:
-        raise ConfigError(f"{where}: unknown key {unknown[0]!r}; valid keys: {', '.join(_valid_keys(cls))}")
+        raise ConfigError(f"{where or 'top level'}: unknown key {unknown[0]!r}; valid keys: "
+                          f"{', '.join(_valid_keys(cls))}")
     values = {k: _coerce(v, hints[k], f"{where}.{k}" if where else k) for k, v in data.items()}
     return cls(**values)
 
 
-def config_from_dict(data: dict, source: str = "config") -> Config:
-    cfg = _from_dict(Config, data or {}, "")
-    validate(cfg, source)
+def _deep_merge(base: dict, override: dict) -> dict:
+    merged = copy.deepcopy(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = _deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def _migrate_retired_keys(data: dict, source: str) -> dict:
+    """Move keys an older version wrote to where they live now (or drop them), with a note."""
+    data = copy.deepcopy(data)
+    for old, new in RETIRED_KEYS.items():
+        *parents, leaf = old.split(".")
+        node = data
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or leaf not in node:
+            continue
+        value = node.pop(leaf)
+        if new is None:
+            warnings.warn(f"{source}: config key {old} was retired; its value {value!r} is ignored")
+            continue
+        *new_parents, new_leaf = new.split(".")
+        target = data
+        for key in new_parents:
+            target = target.setdefault(key, {})
+        target.setdefault(new_leaf, value)
+        warnings.warn(f"{source}: config key {old} is now {new} (read as such)")
+    return data
+
+
+def config_from_dict(data: dict, source: str = "config", migrate: bool = False) -> Config:
+    """A validated Config from a plain dict. ``migrate`` accepts keys that older versions wrote (checkpoints)."""
+    data = dict(data or {})
+    if migrate:
+        data = _migrate_retired_keys(data, source)
+    model = data.get("model", {})
+    if not isinstance(model, dict):
+        raise ConfigError(f"model: expected a mapping, got {model!r}")
+    arch = _coerce(model.get("arch", ModelConfig.arch), typing.get_type_hints(ModelConfig)["arch"], "model.arch")
+    data["model"] = _deep_merge(PUBLISHED_PARTS[arch], model)
+    cfg = _from_dict(Config, data, "")
+    validate(cfg)
     return cfg
 
 
 def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
+    """Read a YAML config, apply ``key.path=value`` overrides; every problem is a one-line ConfigError."""
     path = Path(path)
     if not path.is_file():
         raise ConfigError(f"config file not found: {path}")
@@ -194,15 +310,16 @@ def apply_override(data: dict, item: str) -> None:
             node = node.setdefault(key, {})
 
 
-def validate(cfg: Config, source: str) -> None:
-    h, w = cfg.input_hw
-    if len(cfg.model.input_size) != 2:
-        raise ConfigError(f"{source}: model.input_size must be [height, width]")
-    for v in (h, w):
-        if v <= 0 or v % 32:
-            raise ConfigError(f"{source}: model.input_size {cfg.model.input_size} must be positive multiples of 32")
-    if cfg.model.assign_guidance not in ("auto", "aux", "main"):
-        raise ConfigError(f"{source}: model.assign_guidance must be auto, aux or main, "
-                          f"got {cfg.model.assign_guidance!r}")
-    if cfg.data.train.format not in ("coco", "voc", "yolo") or cfg.data.val.format not in ("coco", "voc", "yolo"):
-        raise ConfigError(f"{source}: data.*.format must be coco, voc or yolo")
+def validate(cfg: Config) -> None:
+    """Checks across fields that types alone cannot express."""
+    try:
+        check_input_size(cfg.model.input_size, "model.input_size")
+    except UserError as e:
+        raise ConfigError(str(e)) from None
+    if cfg.model.backbone.width not in SHUFFLENET_V2_WIDTHS:
+        raise ConfigError(f"model.backbone.width: {cfg.model.backbone.width} is not one of "
+                          f"{', '.join(map(str, SHUFFLENET_V2_WIDTHS))}")
+    if cfg.model.head.reg_max < 1:
+        raise ConfigError(f"model.head.reg_max must be at least 1, got {cfg.model.head.reg_max}")
+    if not cfg.model.head.strides or sorted(cfg.model.head.strides) != cfg.model.head.strides:
+        raise ConfigError(f"model.head.strides must be increasing, got {cfg.model.head.strides}")

@@ -1,7 +1,9 @@
-"""Atomic file writes (torch-free: used by checkpoints, exports and runtime metadata)."""
+"""Atomic file writes and ``--json`` output (torch-free: used by checkpoints, exports, metadata and the CLI)."""
 from __future__ import annotations
 
+import json
 import os
+import sys
 import tempfile
 from pathlib import Path
 from typing import Callable
@@ -32,3 +34,13 @@ def atomic_write(path: str | Path, write: Callable[[str], None]) -> None:
 
 def atomic_write_text(path: str | Path, text: str) -> None:
     atomic_write(path, lambda tmp: Path(tmp).write_text(text))
+
+
+def write_json(path: str | Path, data: object) -> None:
+    """What every ``--json PATH`` does: the JSON document to PATH (atomically), or to stdout for ``-``."""
+    text = json.dumps(data, indent=2)
+    if str(path) == "-":
+        sys.stdout.write(text + "\n")
+        sys.stdout.flush()
+        return
+    atomic_write_text(path, text + "\n")

@@ -75,10 +75,9 @@ def export_tiny_onnx(folder: Path, input_hw=TINY_INPUT_HW, num_classes: int = 3)
     its metadata json and a matching checkpoint ``tiny.pt``."""
     import torch
 
+    from nanogfl.checkpoint import Checkpoint, save_checkpoint
     from nanogfl.config import Config
-    from nanogfl.engine.checkpoint import save_checkpoint
-    from nanogfl.model import DeployModel, nanodet_plus_m
-    from nanogfl.model.fuse import fuse_batchnorm
+    from nanogfl.model import deploy_model, nanodet_plus_m
 
     torch.manual_seed(0)
     model = nanodet_plus_m(num_classes, with_aux=False).eval()
@@ -89,10 +88,11 @@ def export_tiny_onnx(folder: Path, input_hw=TINY_INPUT_HW, num_classes: int = 3)
                 module.running_var.uniform_(0.5, 2.0)
     cfg = Config()
     cfg.model.input_size = list(input_hw)
-    save_checkpoint(folder / "tiny.pt", {"model": model.state_dict(), "config": cfg.to_dict(),
-                                         "class_names": [f"class{i}" for i in range(num_classes)]})
+    save_checkpoint(folder / "tiny.pt", Checkpoint(model=model.state_dict(), config=cfg.to_dict(),
+                                                   class_names=[f"class{i}" for i in range(num_classes)],
+                                                   aux_trained=True))
     onnx_path = folder / "tiny.onnx"
-    deploy = DeployModel(fuse_batchnorm(model)).eval()
+    deploy = deploy_model(model)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter announces its deprecation
         torch.onnx.export(deploy, torch.zeros(1, 3, *input_hw), str(onnx_path), dynamo=False, opset_version=11,

@@ -6,7 +6,7 @@ import torch.nn.functional as F
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from nanogfl.model.assigner import DynamicSoftLabelAssigner, pad_targets, soft_label_cost
+from nanogfl.model.assigners.dsla import DynamicSoftLabelAssigner, pad_targets, soft_label_cost
 from nanogfl.model.box_ops import pairwise_iou
 
 
@@ -15,17 +15,29 @@ def bce(p: float, t: float) -> float:
 
 
 def assign(scores, priors, pred_boxes, gt_boxes, gt_labels):
+    """The assigner takes logits; the hand-made cases are easier to read as probabilities."""
     as_tensor = lambda v, dtype=torch.float32: torch.tensor(v, dtype=dtype)  # noqa: E731
     return DynamicSoftLabelAssigner().assign(
-        as_tensor(scores), as_tensor(priors), as_tensor(pred_boxes),
+        torch.logit(as_tensor(scores)), as_tensor(priors), as_tensor(pred_boxes),
         as_tensor(gt_boxes).reshape(-1, 4), as_tensor(gt_labels, torch.long))
 
 
 def test_soft_label_cost_matches_hand_value():
     # two classes, scores (0.3, 0.6), GT of class 1 at IoU 0.4: class 0 is a negative (target 0)
-    cost = soft_label_cost(torch.tensor([[[0.3, 0.6]]]), torch.tensor([[[0.4]]]), torch.tensor([[1]]))
+    cost = soft_label_cost(torch.logit(torch.tensor([[[0.3, 0.6]]])), torch.tensor([[[0.4]]]), torch.tensor([[1]]))
     expected = bce(0.3, 0.0) * 0.3 ** 2 + bce(0.6, 0.4) * 0.2 ** 2
     assert cost.item() == pytest.approx(expected, rel=1e-5)
+
+
+def test_soft_label_cost_stays_exact_for_large_logits():
+    """NanoDet computes the class cost with BCE-with-logits. Through probabilities it saturates: at logit 20,
+    1 - sigmoid(x) rounds to 0 in float32 and log(0) is clamped, so the cost of a confident wrong class is lost."""
+    logits = torch.tensor([[[20.0, -30.0]]])  # class 0 confidently on, class 1 (the GT's) confidently off
+    cost = soft_label_cost(logits, torch.tensor([[[0.5]]]), torch.tensor([[1]]))
+    expected = (F.binary_cross_entropy_with_logits(logits[0, 0], torch.tensor([0.0, 0.5]), reduction="none")
+                * (torch.tensor([0.0, 0.5]) - logits[0, 0].sigmoid()) ** 2).sum()
+    assert cost.item() == pytest.approx(expected.item(), rel=1e-6)
+    assert cost.item() == pytest.approx(20.0 + 15.0 * 0.25, rel=1e-4)  # softplus(20) ~ 20, BCE(-30, 0.5) ~ 15
 
 
 def test_no_gt_gives_all_background():
@@ -99,8 +111,9 @@ def test_gt_without_own_candidate_competes_for_others_candidates():
     assert result.ious.tolist() == pytest.approx([1.0, 0.0, 0.0], abs=1e-6)
 
 
-def reference_assign(scores, priors, pred_boxes, gt_boxes, gt_labels, topk=13, iou_factor=3.0):
-    """The rule written out literally: a loop over GTs on the candidate rows, one-hot [V, G, C] cost."""
+def reference_assign(logits, priors, pred_boxes, gt_boxes, gt_labels, topk=13, iou_factor=3.0):
+    """The rule written out literally, as NanoDet's DynamicSoftLabelAssigner computes it: a loop over GTs on
+    the candidate rows, a one-hot [V, G, C] cost from BCE-with-logits."""
     num_priors, num_gt = len(priors), len(gt_boxes)
     gt_index = torch.full((num_priors,), -1, dtype=torch.long)
     ious_out = torch.zeros(num_priors)
@@ -111,9 +124,10 @@ def reference_assign(scores, priors, pred_boxes, gt_boxes, gt_labels, topk=13, i
     if num_gt == 0 or not valid.any():
         return gt_index, ious_out
     ious = pairwise_iou(pred_boxes[valid], gt_boxes)
-    soft = F.one_hot(gt_labels, scores.shape[1]).float()[None] * ious[..., None]
-    p = scores[valid][:, None, :].expand_as(soft)
-    cost = (F.binary_cross_entropy(p, soft, reduction="none") * (soft - p).abs().pow(2)).sum(-1)
+    soft = F.one_hot(gt_labels, logits.shape[1]).float()[None] * ious[..., None]
+    x = logits[valid][:, None, :].expand_as(soft)
+    cost = (F.binary_cross_entropy_with_logits(x, soft, reduction="none")
+            * (soft - x.sigmoid()).abs().pow(2)).sum(-1)
     cost = cost + iou_factor * -torch.log(ious + 1e-7)
     matching = torch.zeros_like(cost)
     ks = ious.topk(min(topk, len(ious)), dim=0).values.sum(0).int().clamp(min=1)
@@ -135,9 +149,9 @@ def random_case(generator: torch.Generator, num_priors: int, num_gt: int, num_cl
     pred = torch.cat([priors[:, :2] - extent[:, :2], priors[:, :2] + extent[:, 2:]], dim=1)
     corner = torch.rand(num_gt, 2, generator=generator) * size
     gt = torch.cat([corner, corner + 4 + torch.rand(num_gt, 2, generator=generator) * size / 2], dim=1)
-    scores = torch.rand(num_priors, num_classes, generator=generator)
+    logits = torch.randn(num_priors, num_classes, generator=generator) * 4
     labels = torch.randint(0, num_classes, (num_gt,), generator=generator)
-    return scores, priors, pred, gt, labels
+    return logits, priors, pred, gt, labels
 
 
 def test_vectorised_batch_matches_the_literal_rule():
@@ -164,7 +178,7 @@ box_strategy = st.lists(finite_or_huge, min_size=4, max_size=4)
 
 @settings(max_examples=60, deadline=None)
 @given(gt=st.lists(box_strategy, max_size=6), seed=st.integers(0, 2 ** 16),
-       score_extreme=st.sampled_from([None, 0.0, 1.0]), pred_scale=st.sampled_from([1.0, 1e20, 1e38]))
+       score_extreme=st.sampled_from([None, -math.inf, math.inf, math.nan, 1e4]), pred_scale=st.sampled_from([1.0, 1e20, 1e38]))
 def test_assigner_never_fails_nor_produces_nan(gt, seed, score_extreme, pred_scale):
     generator = torch.Generator().manual_seed(seed)
     num_gt = len(gt)

@@ -13,8 +13,9 @@ import cv2
 import numpy as np
 import pytest
 
-from nanogfl.data import CocoSource, DataWarning, VocSource, YoloSource, load_image, read_image_header
-from nanogfl.data import image_io
+from nanogfl import image_io
+from nanogfl.data import CocoSource, VocSource, YoloSource
+from nanogfl.image_io import DataWarning, load_image, read_image_header
 from nanogfl.errors import UserError
 
 

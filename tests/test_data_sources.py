@@ -6,7 +6,6 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from nanogfl.config import DatasetConfig
 from nanogfl.data import CocoSource, VocSource, YoloSource, build_source
 from nanogfl.errors import UserError
 
@@ -109,7 +108,7 @@ def test_voc_float_coordinates_round_trip(coco_val, tmp_path):
     ann_file, image_dir = coco_val
     objects = coco_objects(ann_file, 4)
     write_voc(tmp_path / "Annotations", objects)
-    source = build_source(DatasetConfig("voc", str(tmp_path / "Annotations"), str(image_dir)))
+    source = build_source("voc", tmp_path / "Annotations", image_dir)
     assert source.class_names == sorted({a["name"] for _, anns in objects for a in anns})
     assert source.category_ids == list(range(1, len(source.class_names) + 1))
     for index, (image, anns) in enumerate(sorted(objects, key=lambda o: o[0]["file_name"])):
@@ -160,7 +159,7 @@ def test_yolo_round_trip_and_class_files(coco_val, tmp_path):
     with pytest.raises(UserError, match="class names"):
         YoloSource(labels_dir, images_dir)
     (labels_dir / "classes.txt").write_text("\n".join(class_names) + "\n")
-    source = build_source(DatasetConfig("yolo", str(labels_dir), str(images_dir)))
+    source = build_source("yolo", labels_dir, images_dir)
     assert source.class_names == class_names and len(source) == 5
     by_name = {im["file_name"]: (im, anns) for im, anns in objects}
     for index in range(len(source)):
@@ -180,4 +179,4 @@ def test_yolo_round_trip_and_class_files(coco_val, tmp_path):
 
 def test_build_source_needs_paths():
     with pytest.raises(UserError, match="'ann' and 'images'"):
-        build_source(DatasetConfig("coco", "", ""))
+        build_source("coco", "", "")

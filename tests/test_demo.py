@@ -15,8 +15,8 @@ import numpy as np
 import pytest
 
 from nanogfl.cli import main
-from nanogfl.runtime import demo, sources
-from nanogfl.runtime.mjpeg import BOUNDARY, MjpegServer
+from nanogfl.apps import demo, sources
+from nanogfl.apps.mjpeg import BOUNDARY, MjpegServer
 from runtime_fixtures import official_model  # noqa: F401 (fixture)
 
 REPO = Path(__file__).resolve().parents[1]

@@ -19,7 +19,7 @@ pytest.importorskip("pnnx")
 
 from nanogfl.cli import main  # noqa: E402
 from nanogfl.config import Config  # noqa: E402
-from nanogfl.engine.checkpoint import load_model, save_checkpoint  # noqa: E402
+from nanogfl.checkpoint import Checkpoint, load_model, read_checkpoint, save_checkpoint  # noqa: E402
 from nanogfl.errors import UserError  # noqa: E402
 from nanogfl.exporter import pipeline  # noqa: E402
 from nanogfl.exporter.pipeline import ExportOptions, export_checkpoint  # noqa: E402
@@ -81,7 +81,8 @@ def checkpoint(tmp_path_factory) -> Path:
             conv.weight.normal_(0, 0.03)
             conv.bias[:NUM_CLASSES].normal_(-2.0, 1.0)
     path = tmp_path_factory.mktemp("ckpt") / "random.pt"
-    save_checkpoint(path, {"model": model.state_dict(), "config": Config().to_dict(), "class_names": CLASS_NAMES})
+    save_checkpoint(path, Checkpoint(model=model.state_dict(), config=Config().to_dict(), class_names=CLASS_NAMES,
+                                     aux_trained=True))
     return path
 
 
@@ -224,7 +225,7 @@ def test_bad_size_is_one_line_and_writes_nothing(checkpoint, tmp_path, capsys):
     out = tmp_path / "out"
     assert main(["export", "--weights", str(checkpoint), "--size", "320", "330", "--out", str(out)]) == 2
     err = capsys.readouterr().err.strip()
-    assert "\n" not in err and "multiple of 32" in err and "--size 320 320" in err
+    assert "\n" not in err and "multiples of 32" in err and "--size 320 320" in err
     assert not out.exists()
 
 
@@ -232,8 +233,9 @@ def test_bad_checkpoints_are_one_line_errors(checkpoint, tmp_path, capsys):
     not_a_checkpoint = tmp_path / "junk.pt"
     not_a_checkpoint.write_text("hello")
     mismatch = tmp_path / "mismatch.pt"
-    payload = torch.load(checkpoint, weights_only=False)
-    save_checkpoint(mismatch, {**payload, "class_names": CLASS_NAMES[:3]})  # weights predict 5 classes
+    payload = read_checkpoint(checkpoint)
+    payload.class_names = CLASS_NAMES[:3]  # the weights predict 5 classes
+    save_checkpoint(mismatch, payload)
     for path, words in ((not_a_checkpoint, "cannot read checkpoint"), (mismatch, "do not fit"),
                         (tmp_path / "missing.pt", "not found")):
         assert main(["export", "--weights", str(path), "--out", str(tmp_path / "out")]) == 2
@@ -277,7 +279,8 @@ def test_failed_conversion_leaves_nothing_behind(checkpoint, tmp_path, monkeypat
 def test_exported_official_weights_keep_coco_ap(coco_val, official_ncnn, tmp_path):
     """AP on 50 val images at 320: ONNX (fp32) within 0.002 and ncnn fp16 within 0.004 of PyTorch. The imported
     weights are fp16-exact, so they get a 1e-3 relative jitter first: fp16 storage then really rounds them."""
-    from nanogfl.exporter.accuracy import evaluate_exported
+    from nanogfl.engine.torch_backend import TorchBackend
+    from nanogfl.evaluation import evaluate_coco
     from nanogfl.importer.convert import import_graph, read_source
     from nanogfl.runtime.coco_names import COCO_CLASSES
 
@@ -288,12 +291,14 @@ def test_exported_official_weights_keep_coco_ap(coco_val, official_ncnn, tmp_pat
         for p in model.parameters():
             p.mul_(1 + 1e-3 * torch.randn(p.shape, generator=generator))
     weights = tmp_path / "official_320.pt"
-    save_checkpoint(weights, {"model": model.state_dict(), "config": Config().to_dict(),
-                              "class_names": list(COCO_CLASSES)})
-    result = export_checkpoint(weights, tmp_path / "out", ExportOptions(input_hw=(320, 320), threads=1))
+    save_checkpoint(weights, Checkpoint(model=model.state_dict(), config=Config().to_dict(),
+                                        class_names=list(COCO_CLASSES), aux_trained=False))
+    result = export_checkpoint(weights, tmp_path / "out", ExportOptions(input_hw=(320, 320), threads=1,
+                                                                        verify_images=str(image_dir)))
     assert all(p.ok for p in result.parity)
-    ap = {path.suffix: evaluate_exported(path, ann_file, image_dir, threads=1, max_images=50)["AP"]
-          for path in [weights] + [f for f in result.files if f.suffix in (".onnx", ".param")]}
+    models = [TorchBackend(weights, threads=1)] + [f for f in result.files if f.suffix in (".onnx", ".param")]
+    ap = {(m.path if hasattr(m, "path") else m).suffix: evaluate_coco(m, ann_file, image_dir, threads=1,
+                                                                       max_images=50)["AP"] for m in models}
     print(f"AP@320 on 50 images: {ap}")
     assert ap[".pt"] > 0.25  # real weights
     assert abs(ap[".onnx"] - ap[".pt"]) <= 0.002

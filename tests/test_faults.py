@@ -11,7 +11,7 @@ import pytest
 import torch
 
 from nanogfl.config import load_config
-from nanogfl.engine import checkpoint as ckpt
+from nanogfl import checkpoint as ckpt
 from nanogfl.engine.distributed import DistInfo
 from nanogfl.engine.train import Trainer
 from nanogfl.errors import UserError
@@ -46,13 +46,13 @@ def test_sigkill_mid_run_then_resume(tmp_path, tiny):
     finally:
         if proc.poll() is None:
             proc.kill()
-    done = ckpt.read_checkpoint(last)["epoch"]  # the checkpoint survived the kill intact
+    done = ckpt.read_checkpoint(last).epoch  # the checkpoint survived the kill intact
     assert 1 <= done < 4
     result = subprocess.run(_cli("train", str(cfg), "--resume"), env=env, capture_output=True, text=True,
                             timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert f"resumed from {last}: {done} epochs done" in result.stdout
-    assert ckpt.read_checkpoint(last)["epoch"] == 4
+    assert ckpt.read_checkpoint(last).epoch == 4
     epochs = [int(r["epoch"]) for r in csv.DictReader(open(tmp_path / "run" / "metrics.csv"))]
     assert epochs[-1] == 4 and set(range(done + 1, 5)) <= set(epochs)
 
@@ -102,7 +102,7 @@ def test_failed_checkpoint_write_keeps_previous(tmp_path, tiny, monkeypatch):
     with pytest.raises(OSError, match="No space left"):
         trainer.fit()
     assert last.read_bytes() == before
-    assert ckpt.read_checkpoint(last)["epoch"] == 1
+    assert ckpt.read_checkpoint(last).epoch == 1
     assert [p.name for p in last.parent.iterdir() if p.name.endswith(".tmp")] == []
 
 
@@ -128,8 +128,8 @@ def test_finetune_to_a_new_class_count(tmp_path, tiny):
 
 def test_resume_refuses_weights_only_checkpoint(tmp_path, tiny):
     trainer = _trainer(tmp_path, tiny, epochs=1)
-    payload = {"model": trainer.model.state_dict(), "config": trainer.cfg.to_dict(),
-               "class_names": trainer.class_names}
-    ckpt.save_checkpoint(tmp_path / "weights.pt", payload)
+    weights = ckpt.Checkpoint(model=trainer.model.state_dict(), config=trainer.cfg.to_dict(),
+                              class_names=trainer.class_names, aux_trained=True)
+    ckpt.save_checkpoint(tmp_path / "weights.pt", weights)
     with pytest.raises(UserError, match="holds weights only"):
         Trainer(trainer.cfg, torch.device("cpu"), DistInfo(), resume=str(tmp_path / "weights.pt"))

@@ -8,19 +8,16 @@ import yaml
 
 from nanogfl.cli import main as cli
 from nanogfl.config import load_config
-from nanogfl.data.coco import CocoSource
 from nanogfl.engine.distributed import DistInfo
-from nanogfl.engine.evaluate import evaluate_model
+from nanogfl.engine.torch_backend import TorchBackend
 from nanogfl.engine.train import Trainer
-from nanogfl.runtime.backends import open_model
-from nanogfl.runtime.detector import Detector
+from nanogfl.evaluation import evaluate_coco
 
 from helpers import tiny_coco
 
 
-def _ap(checkpoint, source):
-    backend = open_model(checkpoint, threads=2)
-    return evaluate_model(Detector(backend, score_threshold=0.05), source, verbose=False, progress=False)["AP"]
+def _ap(checkpoint, ann, images):
+    return evaluate_coco(TorchBackend(checkpoint, threads=2), ann, images)["AP"]
 
 
 def test_imported_model_fine_tunes_without_losing_accuracy(tmp_path, official_ncnn, coco_train, coco_val):
@@ -34,7 +31,7 @@ def test_imported_model_fine_tunes_without_losing_accuracy(tmp_path, official_nc
     assert cli(["import", str(official_ncnn), "--size", "320", "--out", str(imported),
                 "--bn-images", str(bn_dir)]) == 0
     val_subset = tiny_coco(val_ann, tmp_path / "val", num_images=100)
-    before = _ap(imported, CocoSource(val_subset, val_images))
+    before = _ap(imported, val_subset, val_images)
     assert before > 0.25  # the official model at 320 on these images
 
     config = {

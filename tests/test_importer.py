@@ -12,27 +12,29 @@ import pytest
 import torch
 
 from nanogfl.cli import main
-from nanogfl.engine.checkpoint import load_model
+from nanogfl.checkpoint import load_model
 from nanogfl.importer.batchnorm import _ChannelMoments, conv_batchnorm_pairs, rebuild_batchnorm
-from nanogfl.importer.cli import image_batches
+from nanogfl.importer.pipeline import image_batches
 from nanogfl.importer.convert import import_graph, read_source
 from nanogfl.importer.graph_match import GraphMismatch
 from nanogfl.importer.ncnn_reader import TAG_INT8, NcnnFormatError, parse_layer_params
 from nanogfl.importer.onnx_reader import read_onnx
-from nanogfl.importer.verify import run_ncnn
-from nanogfl.model import NanoDetPlus, build_nanodet_plus
-from nanogfl.model.backbone import ShuffleNetV2
-from nanogfl.model.detector import DeployModel
+from nanogfl.importer.verify import open_source
+from nanogfl.model import GFLDetector, build_variant
+from nanogfl.model.backbones import ShuffleNetV2
+from nanogfl.model.deploy import DeployModel
 from nanogfl.model.fuse import fuse_batchnorm
-from nanogfl.model.head import GFLHead
-from nanogfl.model.neck import GhostPAN
-from nanogfl.runtime.preprocess import DEFAULT_MEAN, DEFAULT_STD, preprocess
+from nanogfl.model.heads import DepthwiseGFLHead
+from nanogfl.model.necks import GhostPAN
+from nanogfl.contract import BGR_MEAN, BGR_STD
+from nanogfl.runtime.coco_names import COCO_CLASSES
+from nanogfl.runtime.preprocess import preprocess
 
 SMALL_HW = (64, 64)
 NUM_BINS = 8
 
 
-def randomised(model: NanoDetPlus, seed: int = 0) -> NanoDetPlus:
+def randomised(model: GFLDetector, seed: int = 0) -> GFLDetector:
     """Non-trivial BatchNorm statistics and biases, so that folding changes every weight."""
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
@@ -55,7 +57,7 @@ def onnx_bytes(net: torch.nn.Module, fold_constants: bool = True) -> bytes:
     return buffer.getvalue()
 
 
-def folded_parameters(model: NanoDetPlus) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def folded_parameters(model: GFLDetector) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     """Conv name -> (weight, bias) as an imported model stores them: the bias sits in the identity BN."""
     pairs = conv_batchnorm_pairs(model)
     result = {}
@@ -66,7 +68,7 @@ def folded_parameters(model: NanoDetPlus) -> dict[str, tuple[torch.Tensor, torch
     return result
 
 
-def fused_parameters(model: NanoDetPlus) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
+def fused_parameters(model: GFLDetector) -> dict[str, tuple[torch.Tensor, torch.Tensor]]:
     fused = fuse_batchnorm(copy.deepcopy(model).drop_aux())
     return {name: (m.weight.detach(), m.bias.detach()) for name, m in fused.named_modules()
             if isinstance(m, torch.nn.Conv2d)}
@@ -79,7 +81,7 @@ def real_blobs(folder: Path, count: int, input_hw: tuple[int, int]) -> np.ndarra
 
 
 @pytest.fixture(scope="module")
-def official_model(official_ncnn) -> NanoDetPlus:
+def official_model(official_ncnn) -> GFLDetector:
     return import_graph(read_source(official_ncnn), "nanodet-plus-m")
 
 
@@ -107,7 +109,7 @@ def test_official_ncnn_reads_as_fp16_convolutions(official_ncnn):
 @pytest.mark.parametrize("fold", [True, False], ids=["bn-folded", "bn-in-graph"])
 def test_onnx_round_trip_gives_identical_weights(fold):
     torch.manual_seed(1)
-    model = randomised(build_nanodet_plus("nanodet-plus-m", num_classes=3, with_aux=False))
+    model = randomised(build_variant("nanodet-plus-m", num_classes=3, with_aux=False))
     net = DeployModel(fuse_batchnorm(model) if fold else model)
     source = read_onnx(onnx_bytes(net, fold_constants=fold))
     assert source.has_op("BatchNormalization") is False  # folded by the reader when present in the file
@@ -129,7 +131,7 @@ def test_onnx_round_trip_gives_identical_weights(fold):
 
 def test_pnnx_ncnn_round_trip_within_fp16(tmp_path):
     pnnx = pytest.importorskip("pnnx")
-    model = randomised(build_nanodet_plus("nanodet-plus-m", num_classes=5, with_aux=False), seed=2)
+    model = randomised(build_variant("nanodet-plus-m", num_classes=5, with_aux=False), seed=2)
     net = DeployModel(fuse_batchnorm(model)).eval()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
@@ -150,13 +152,14 @@ def test_official_ncnn_parity_on_real_images(official_model, official_ncnn, coco
     """Imported model in PyTorch vs the official file in ncnn (fp32 arithmetic) at 416, stretch resize."""
     _, images = coco_val
     blobs = real_blobs(images, 3, (416, 416))
+    official = open_source(read_source(official_ncnn), list(COCO_CLASSES), (416, 416))
     with torch.no_grad():
         ours = DeployModel(official_model)(torch.from_numpy(blobs)).numpy()
     worst_cls = worst_box = 0.0
     for blob, our in zip(blobs, ours):
-        theirs = run_ncnn(official_ncnn, blob[None], "data", "output")[0]
+        theirs = official.forward(blob[None])  # class probabilities (the file itself outputs logits)
         assert theirs.shape == our.shape == (3598, 112)
-        probs = 1 / (1 + np.exp(-theirs[:, :80]))  # the official fp16 file outputs class logits
+        probs = theirs[:, :80]
         worst_cls = max(worst_cls, np.abs(probs - our[:, :80]).max())
         bins = [torch.from_numpy(o[:, 80:]).reshape(-1, 4, NUM_BINS).softmax(-1) for o in (theirs, our)]
         worst_box = max(worst_box, float((bins[0] - bins[1]).abs().max()))
@@ -171,7 +174,7 @@ def test_rebuilt_batchnorm_keeps_eval_function_and_tracks_batch_statistics(offic
     assert rebuild_batchnorm(rebuilt, [calibration[:5], calibration[5:]]) == 8
     assert rebuilt.aux_neck.reduce[0][1].running_var.eq(1).all()  # not on the inference path: untouched
 
-    def output(model: NanoDetPlus, batch: torch.Tensor, train: bool) -> torch.Tensor:
+    def output(model: GFLDetector, batch: torch.Tensor, train: bool) -> torch.Tensor:
         model = copy.deepcopy(model).train(train)
         with torch.no_grad():
             return DeployModel(model)(batch)
@@ -232,7 +235,8 @@ def test_wrong_width_names_the_difference_and_the_right_arch(official_ncnn):
 def test_different_layer_count_is_reported():
     backbone = ShuffleNetV2(1.0)
     neck = GhostPAN(backbone.out_channels, 96)
-    slim = NanoDetPlus(backbone, neck, GFLHead(80, 96, 4, 7, stacked_convs=1, kernel_size=5)).eval()
+    slim = GFLDetector(backbone, neck, DepthwiseGFLHead(80, 96, 4, 7, stacked_convs=1, kernel_size=5),
+                       strides=(8, 16, 32, 64)).eval()
     with pytest.raises(GraphMismatch, match=r"the file has 102 convolutions.*the architecture 110 convolutions"
                                             r".*first difference: file layer .* is dense 1x1 s1 96->112"):
         import_graph(read_onnx(onnx_bytes(DeployModel(slim))), "nanodet-plus-m")
@@ -253,15 +257,15 @@ def test_cli_import_writes_a_loadable_fine_tunable_checkpoint(official_ncnn, coc
     assert cfg.model.arch == "nanodet-plus-m" and cfg.input_hw == (320, 320)
     assert len(class_names) == 80 and class_names[0] == "person"
     assert model.aux_head is not None
-    blob = next(image_batches(sorted(bn_dir.iterdir())[:1], (320, 320), DEFAULT_MEAN, DEFAULT_STD)).numpy()
-    theirs = run_ncnn(official_ncnn, blob, "data", "output")
+    blob = next(image_batches(sorted(bn_dir.iterdir())[:1], (320, 320), BGR_MEAN, BGR_STD)).numpy()
+    theirs = open_source(read_source(official_ncnn), list(COCO_CLASSES), (320, 320)).forward(blob)
     with torch.no_grad():
-        ours = model.eval()(torch.from_numpy(blob)).numpy()
+        ours = DeployModel(model.eval())(torch.from_numpy(blob))[0].numpy()
     np.testing.assert_allclose(ours, theirs, atol=2e-3)
 
 
 def test_cli_imports_a_fixed_size_onnx_with_its_own_class_names(tmp_path, capsys):
-    model = randomised(build_nanodet_plus("nanodet-plus-m", num_classes=3, with_aux=False), seed=3)
+    model = randomised(build_variant("nanodet-plus-m", num_classes=3, with_aux=False), seed=3)
     onnx_file, names = tmp_path / "three.onnx", tmp_path / "names.txt"
     onnx_file.write_bytes(onnx_bytes(DeployModel(fuse_batchnorm(model))))
     names.write_text("cat\ndog\n\nbird\n")

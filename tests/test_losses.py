@@ -6,7 +6,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from nanogfl.model import nanodet_plus_m
-from nanogfl.model.criterion import NanoDetPlusCriterion
+from nanogfl.model.assigners import DynamicSoftLabelAssigner
+from nanogfl.model.criterion import GFLCriterion
 from nanogfl.model.losses import distribution_focal_loss, giou_loss, quality_focal_loss, reduce_mean
 
 
@@ -83,7 +84,7 @@ def test_criterion_matches_hand_computation_on_a_tiny_case():
     # is the only positive with soft label 4/9.
     logits = [[-2.0, -3.0], [0.5, -1.0], [-1.0, 1.0], [0.0, 0.3]]
     preds = tiny_predictions(logits)
-    criterion = NanoDetPlusCriterion(NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
+    criterion = GFLCriterion(DynamicSoftLabelAssigner(), NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
     total, terms = criterion(preds, None, [torch.tensor([[4.0, 4.0, 20.0, 20.0]])], [torch.tensor([1])], (16, 16))
     assert terms["num_pos"].item() == 1
     soft = 4 / 9
@@ -103,7 +104,7 @@ def test_criterion_matches_hand_computation_on_a_tiny_case():
 def test_criterion_without_gt_keeps_negatives_and_a_connected_graph():
     logits = [[-2.0, -3.0], [0.5, -1.0], [-1.0, 1.0], [0.0, 0.3]]
     preds = tiny_predictions(logits).requires_grad_(True)
-    criterion = NanoDetPlusCriterion(NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
+    criterion = GFLCriterion(DynamicSoftLabelAssigner(), NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
     total, terms = criterion(preds, preds, [torch.zeros(0, 4)], [torch.zeros(0, dtype=torch.long)], (16, 16))
     qfl = sum(bce_logits(x, 0.0) * sigmoid(x) ** 2 for row in logits for x in row)  # normaliser max(0, 1)
     assert terms["qfl"].item() == pytest.approx(qfl, rel=1e-5)
@@ -121,7 +122,7 @@ def test_dfl_targets_are_clamped_below_reg_max():
     # to reg_max - 0.1 = 2.9: 0.1 of the CE on bin 2 plus 0.9 of the CE on bin 3.
     preds = tiny_predictions([[-5.0, 0.0]] * 4)
     preds[0, :, NUM_CLASSES:] = torch.tensor([0.0, 0.0, 0.0, 10.0] * 4)
-    criterion = NanoDetPlusCriterion(NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
+    criterion = GFLCriterion(DynamicSoftLabelAssigner(), NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
     _, terms = criterion(preds, None, [torch.tensor([[-100.0, -100.0, 100.0, 100.0]])], [torch.tensor([1])],
                          (16, 16))
     assert terms["num_pos"].item() == 1
@@ -131,7 +132,7 @@ def test_dfl_targets_are_clamped_below_reg_max():
 
 
 def test_criterion_rejects_wrong_shapes_and_labels():
-    criterion = NanoDetPlusCriterion(NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
+    criterion = GFLCriterion(DynamicSoftLabelAssigner(), NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
     preds = tiny_predictions([[0.0, 0.0]] * 4)
     with pytest.raises(ValueError, match="expected"):
         criterion(preds, None, [torch.zeros(0, 4)], [torch.zeros(0, dtype=torch.long)], (32, 32))
@@ -143,7 +144,7 @@ def test_criterion_gradient_on_the_real_model_is_finite_and_nonzero():
     torch.manual_seed(0)
     model = nanodet_plus_m(num_classes=3)
     preds, aux_preds = model.forward_train(torch.randn(2, 3, 64, 64), epoch=0)
-    criterion = NanoDetPlusCriterion(3)
+    criterion = GFLCriterion(DynamicSoftLabelAssigner(), 3, reg_max=7, strides=(8, 16, 32, 64))
     gt_boxes = [torch.tensor([[4.0, 6.0, 40.0, 50.0], [30.0, 20.0, 62.0, 60.0]]),
                 torch.tensor([[-20.0, -20.0, -5.0, -5.0]])]  # second image: a GT outside the input
     total, terms = criterion(preds, aux_preds, gt_boxes, [torch.tensor([0, 2]), torch.tensor([1])], (64, 64))
@@ -158,7 +159,7 @@ def test_criterion_gradient_on_the_real_model_is_finite_and_nonzero():
 
 def test_criterion_runs_in_float32_under_autocast():
     preds = tiny_predictions([[0.0, 0.3]] * 4).to(torch.bfloat16)
-    criterion = NanoDetPlusCriterion(NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
+    criterion = GFLCriterion(DynamicSoftLabelAssigner(), NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
     with torch.autocast("cpu", dtype=torch.bfloat16):
         total, terms = criterion(preds, preds, [torch.tensor([[4.0, 4.0, 20.0, 20.0]])], [torch.tensor([1])],
                                  (16, 16))
@@ -174,7 +175,7 @@ def test_criterion_is_finite_for_any_boxes_in_a_sane_range(gt, seed):
     preds = (torch.randn(2, 4, NUM_CLASSES + 4 * BINS, generator=generator) * 3).requires_grad_(True)
     boxes = torch.tensor(gt, dtype=torch.float32).reshape(-1, 4)
     labels = torch.randint(0, NUM_CLASSES, (len(boxes),), generator=generator)
-    criterion = NanoDetPlusCriterion(NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
+    criterion = GFLCriterion(DynamicSoftLabelAssigner(), NUM_CLASSES, reg_max=REG_MAX, strides=(8,))
     total, terms = criterion(preds, preds * 0.5, [boxes, boxes[:1]], [labels, labels[:1]], (16, 16))
     assert all(torch.isfinite(v) for v in terms.values())
     total.backward()

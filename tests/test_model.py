@@ -2,10 +2,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from nanogfl.model import DeployModel, nanodet_plus_m, nanodet_plus_m_0_5x, nanodet_plus_m_1_5x
-from nanogfl.model.backbone import channel_shuffle
+from nanogfl.model import DeployModel, deploy_model, nanodet_plus_m, nanodet_plus_m_0_5x, nanodet_plus_m_1_5x
+from nanogfl.model.backbones.shufflenetv2 import channel_shuffle
 from nanogfl.model.box_ops import decode_boxes, make_priors
-from nanogfl.model.complexity import count_macs, count_parameters, deploy_copy
+from nanogfl.model.complexity import count_macs, count_parameters
 from nanogfl.model.fuse import fuse_batchnorm
 
 # Measured from the official NanoDet-Plus models (BN folded, aux dropped): params, GMACs at 320 and 416.
@@ -19,7 +19,7 @@ BUILDERS = [nanodet_plus_m, nanodet_plus_m_1_5x, nanodet_plus_m_0_5x]
 @pytest.mark.parametrize("builder", list(REFERENCE), ids=lambda b: b.__name__)
 def test_size_matches_official(builder):
     params, macs320, macs416 = REFERENCE[builder]
-    deploy = deploy_copy(builder())
+    deploy = deploy_model(builder())
     assert count_parameters(deploy) == pytest.approx(params, rel=0.01)
     assert count_macs(deploy, (320, 320)) == pytest.approx(macs320, rel=0.02)
     assert count_macs(deploy, (416, 416)) == pytest.approx(macs416, rel=0.02)

@@ -17,7 +17,8 @@ def random_blob(input_hw, seed=0):
 
 def test_onnxruntime_and_torch_backends_match_the_torch_model(tiny_onnx):
     torch = pytest.importorskip("torch")
-    from nanogfl.engine.checkpoint import load_model
+    from nanogfl.checkpoint import load_model
+    from nanogfl.cli.common import open_model_file
     from nanogfl.model import DeployModel
 
     blob = random_blob(TINY_INPUT_HW)
@@ -25,7 +26,7 @@ def test_onnxruntime_and_torch_backends_match_the_torch_model(tiny_onnx):
     with torch.no_grad():
         expected = DeployModel(model)(torch.from_numpy(blob))[0].numpy()  # BN not folded: an independent path
     onnx_backend = open_model(tiny_onnx, threads=1)
-    torch_backend = open_model(tiny_onnx.with_suffix(".pt"), threads=1)
+    torch_backend = open_model_file(tiny_onnx.with_suffix(".pt"), threads=1)
     rows = 16 * 20 + 8 * 10 + 4 * 5 + 2 * 3
     for backend in (onnx_backend, torch_backend):
         output = backend.forward(blob)

@@ -5,7 +5,7 @@ import cv2
 import pytest
 
 from nanogfl.cli import main
-from nanogfl.data.image_io import DataWarning
+from nanogfl.image_io import DataWarning
 from runtime_fixtures import coco_images, official_model, read_json_lines  # noqa: F401 (fixtures)
 
 

@@ -24,7 +24,7 @@ import nanogfl.runtime
 modules = sorted(info.name for info in pkgutil.iter_modules(nanogfl.runtime.__path__))
 for name in modules:
     importlib.import_module("nanogfl.runtime." + name)
-import nanogfl.cli, nanogfl.engine.coco_eval
+import nanogfl.cli, nanogfl.evaluation
 import cv2
 from nanogfl.errors import UserError
 from nanogfl.runtime.backends import open_model

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from nanogfl.config import load_config
-from nanogfl.engine.checkpoint import load_model, read_checkpoint
+from nanogfl.checkpoint import load_model, read_checkpoint
 from nanogfl.engine.distributed import DistInfo
 from nanogfl.engine.train import Trainer
 
@@ -29,7 +29,7 @@ def test_resume_continues_exactly(tmp_path, tiny):
     split = load_config(tiny_config(tmp_path / "b", ann, images, epochs=3))
     full = _train(straight)
     first = _train(split, stop_epoch=1)
-    assert first.epoch == 1 and read_checkpoint(tmp_path / "b/run/last.pt")["epoch"] == 1
+    assert first.epoch == 1 and read_checkpoint(tmp_path / "b/run/last.pt").epoch == 1
     resumed = _train(split, resume="auto")
     assert resumed.epoch == 3 and resumed.global_step == full.global_step
     for name, value in full.model.state_dict().items():

@@ -8,7 +8,7 @@ from typing import Optional
 import numpy as np
 
 from ..errors import UserError
-from .image_io import load_image, warn
+from ..image_io import load_image, warn
 
 
 @dataclass(frozen=True)
@@ -54,10 +54,6 @@ def repair_boxes(boxes: np.ndarray, width: float, height: float,
     counts.clipped += int((changed & keep).sum())
     counts.dropped += int((~keep).sum())
     return clipped.astype(np.float32), keep
-
-
-def empty_boxes() -> tuple[np.ndarray, np.ndarray]:
-    return np.zeros((0, 4), np.float32), np.zeros((0,), np.int64)
 
 
 def require_folder(path: str | Path, what: str) -> Path:

@@ -19,6 +19,9 @@ Transform = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
 
 
 class DetectionDataset(Dataset):
+    """A DetectionSource as a torch Dataset: unreadable images are skipped (warned once), augmentation is seeded
+    by (seed, epoch, index)."""
+
     def __init__(self, source: DetectionSource, transform: Transform, seed: int = 0):
         self.source = source
         self.transform = transform
@@ -49,16 +52,15 @@ class DetectionDataset(Dataset):
         rng = np.random.default_rng([self.seed, self.epoch, index])
         image, boxes, labels, matrix = self.transform(sample.image, sample.boxes, sample.labels, rng)
         return {"image": torch.from_numpy(image), "boxes": torch.from_numpy(boxes),
-                "labels": torch.from_numpy(labels), "matrix": matrix, "image_id": sample.info.image_id,
-                "height": sample.info.height, "width": sample.info.width}
+                "labels": torch.from_numpy(labels), "image_id": sample.info.image_id}
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """-> images [B, 3, H, W], boxes / labels as lists of per-image tensors, meta as a list of dicts."""
+    """-> images [B, 3, H, W], boxes / labels as lists of per-image tensors, image_ids (for messages)."""
     return {"images": torch.stack([item["image"] for item in batch]),
             "boxes": [item["boxes"] for item in batch],
             "labels": [item["labels"] for item in batch],
-            "meta": [{key: item[key] for key in ("matrix", "image_id", "height", "width")} for item in batch]}
+            "image_ids": [item["image_id"] for item in batch]}
 
 
 def _init_worker(worker_id: int) -> None:

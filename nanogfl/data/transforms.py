@@ -1,18 +1,20 @@
 """Training / validation transforms (numpy + OpenCV): the NanoDet-Plus recipe, one warp matrix per image.
 
-Both transforms are called as ``t(image, boxes, labels, rng) -> (chw float32, boxes, labels, matrix)`` where
-``matrix`` (3x3) maps original pixel coordinates to network-input coordinates; its inverse maps predictions back.
+The training transform is called as ``t(image, boxes, labels, rng) -> (chw float32, boxes, labels, matrix)``
+where ``matrix`` (3x3) maps original pixel coordinates to network-input coordinates. Evaluation uses the
+runtime's own ``preprocess`` (stretch resize + normalise), so trained and deployed models see the same input.
 """
 from __future__ import annotations
 
-from typing import Optional, Sequence
+from typing import Sequence
 
 import cv2
 import numpy as np
 
 from ..config import AugmentConfig
+from ..contract import BGR_MEAN, BGR_STD
 from ..runtime.postprocess import warp_boxes
-from ..runtime.preprocess import DEFAULT_MEAN, DEFAULT_STD, normalize, preprocess
+from ..runtime.preprocess import normalize
 
 MIN_BOX_SIDE = 1.0  # boxes thinner than this (pixels, after the warp and clipping) are dropped
 
@@ -64,8 +66,10 @@ def color_jitter(image: np.ndarray, augment: AugmentConfig, rng: np.random.Gener
 
 
 class TrainTransform:
+    """NanoDet-Plus training augmentation: random warp (scale, stretch, flip, translate), colour jitter, normalise."""
+
     def __init__(self, input_hw: tuple[int, int], augment: AugmentConfig,
-                 mean: Sequence[float] = DEFAULT_MEAN, std: Sequence[float] = DEFAULT_STD):
+                 mean: Sequence[float] = BGR_MEAN, std: Sequence[float] = BGR_STD) -> None:
         self.input_hw = (int(input_hw[0]), int(input_hw[1]))
         self.augment = augment
         self.mean, self.std = tuple(mean), tuple(std)
@@ -80,17 +84,3 @@ class TrainTransform:
         boxes, labels = boxes_into_input(boxes, labels, matrix, self.input_hw)
         return normalize(jittered * 255.0, self.mean, self.std), boxes, labels, matrix
 
-
-class ValTransform:
-    """Stretch-resize + normalise through ``nanogfl.runtime.preprocess`` (the same code the runtime uses)."""
-
-    def __init__(self, input_hw: tuple[int, int], mean: Sequence[float] = DEFAULT_MEAN,
-                 std: Sequence[float] = DEFAULT_STD):
-        self.input_hw = (int(input_hw[0]), int(input_hw[1]))
-        self.mean, self.std = tuple(mean), tuple(std)
-
-    def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
-                 rng: Optional[np.random.Generator] = None) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        blob, matrix = preprocess(image, self.input_hw, self.mean, self.std)
-        boxes, labels = boxes_into_input(boxes, labels, matrix, self.input_hw)
-        return blob[0], boxes, labels, matrix

@@ -10,7 +10,7 @@ import numpy as np
 
 from ..errors import UserError
 from .base import BoxRepairCounts, DetectionSource, ImageInfo, build_coco_gt, repair_boxes, require_folder
-from .image_io import IMAGE_EXTENSIONS, read_image_header
+from ..image_io import IMAGE_EXTENSIONS, read_image_header
 
 
 @dataclass

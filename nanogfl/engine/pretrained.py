@@ -6,17 +6,17 @@ import warnings
 from torch import nn
 
 from ..errors import UserError
-from .checkpoint import read_checkpoint
+from ..checkpoint import read_checkpoint
 
 PREDICTOR_PREFIXES = ("head.predictors.", "aux_head.cls_out.", "aux_head.reg_out.")
 
 
 def load_pretrained(model: nn.Module, path: str, class_names: list[str]) -> bool:
     """Load what fits; returns whether the checkpoint's aux branch was trained (False for imported models)."""
-    payload = read_checkpoint(path)
-    state = payload["model"]
+    checkpoint = read_checkpoint(path)
+    state = checkpoint.model
     own = model.state_dict()
-    source_classes = list(payload["class_names"])
+    source_classes = checkpoint.class_names
     keep = {}
     mismatched = []
     for name, value in state.items():
@@ -39,4 +39,4 @@ def load_pretrained(model: nn.Module, path: str, class_names: list[str]) -> bool
         warnings.warn(f"{path}: {len(missing)} tensors not in the checkpoint keep their initial values "
                       f"(e.g. {missing[0]})")
     model.load_state_dict(keep, strict=False)
-    return "imported_from" not in payload
+    return checkpoint.aux_trained

@@ -1,7 +1,6 @@
 """The training loop: AdamW, warmup + cosine, grad clipping, EMA, AMP on CUDA, DDP, checkpoints, resume."""
 from __future__ import annotations
 
-import argparse
 import random
 import time
 import warnings
@@ -11,15 +10,15 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..config import Config, load_config
+from ..checkpoint import Checkpoint, read_checkpoint, save_checkpoint
+from ..config import Config
 from ..data.loader import DetectionDataset, build_loader, set_epoch
 from ..data.sources import build_source
 from ..data.transforms import TrainTransform
 from ..errors import UserError
-from ..model.criterion import NanoDetPlusCriterion
+from ..model.build import build_criterion, build_detector
 from ..model.losses import reduce_mean
 from . import distributed as D
-from .checkpoint import build_model, read_checkpoint, save_checkpoint
 from .ema import ModelEMA
 from .evaluate import evaluate_in_training
 from .logger import MetricLogger
@@ -53,6 +52,13 @@ def pick_device(name: str | None, info: D.DistInfo) -> torch.device:
 
 
 class Trainer:
+    """One training run of ``cfg`` on ``device``: data, model, optimiser, EMA, checkpoints, logs.
+
+    >>> trainer = Trainer(load_config("configs/coco-subset_nanodet-plus-m_320.yml"), torch.device("cpu"), DistInfo())
+    >>> metrics = trainer.fit()          # trains to train.epochs, writes last.pt / best.pt in cfg.output_dir
+    >>> Trainer(cfg, device, info, resume="auto").fit()   # continue from OUTPUT_DIR/last.pt exactly
+    """
+
     def __init__(self, cfg: Config, device: torch.device, info: D.DistInfo, resume: str | None = None) -> None:
         self.cfg = cfg
         self.device = device
@@ -60,9 +66,10 @@ class Trainer:
         self.out = Path(cfg.output_dir)
         seed_everything(cfg.train.seed)
 
-        self.train_source = build_source(cfg.data.train, cfg.data.class_names)
+        train, val = cfg.data.train, cfg.data.val
+        self.train_source = build_source(train.format, train.ann, train.images, cfg.data.class_names)
         self.class_names = list(self.train_source.class_names)
-        self.val_source = (build_source(cfg.data.val, self.class_names) if cfg.data.val.ann else None)
+        self.val_source = build_source(val.format, val.ann, val.images, self.class_names) if val.ann else None
         if info.world_size > cfg.train.batch_size or cfg.train.batch_size % info.world_size:
             raise UserError(f"train.batch_size {cfg.train.batch_size} must be a multiple of the number of "
                             f"processes ({info.world_size})")
@@ -74,7 +81,7 @@ class Trainer:
         if len(self.loader) == 0:
             raise UserError(f"{cfg.data.train.ann}: not enough images for one batch of {cfg.train.batch_size}")
 
-        self.model = build_model(cfg, len(self.class_names)).to(device)
+        self.model = build_detector(cfg.model, len(self.class_names)).to(device)
         if device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)  # depthwise backward is faster
         if cfg.train.pretrained and not resume:
@@ -85,7 +92,7 @@ class Trainer:
                 if info.is_main:
                     print(f"{cfg.train.pretrained} has no trained aux branch: the main head guides assignment")
         self.assign_with_aux = cfg.model.assign_guidance != "main"
-        self.criterion = NanoDetPlusCriterion(len(self.class_names), cfg.model.reg_max, self.model.strides)
+        self.criterion = build_criterion(cfg.model, len(self.class_names))
         self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
                                            weight_decay=cfg.train.weight_decay)
         self.use_amp = cfg.train.amp and device.type == "cuda"
@@ -105,14 +112,15 @@ class Trainer:
         self.logger = MetricLogger(self.out, enabled=info.is_main)
 
     # ---- checkpoints -------------------------------------------------------------------------------------
-    def _payload(self, metrics: dict | None = None) -> dict:
-        return {
-            "model": self.ema.module.state_dict(),  # the deployable weights
-            "config": self.cfg.to_dict(),
-            "class_names": self.class_names,
-            "epoch": self.epoch,
-            "metrics": metrics or {},
-            "train_state": {
+    def _checkpoint(self, metrics: dict | None = None) -> Checkpoint:
+        return Checkpoint(
+            model=self.ema.module.state_dict(),  # the deployable weights
+            config=self.cfg.to_dict(),
+            class_names=self.class_names,
+            aux_trained=True,  # the aux losses train the aux branch whichever head guides the assignment
+            epoch=self.epoch,
+            metrics=metrics or {},
+            train_state={
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict(),
@@ -121,14 +129,14 @@ class Trainer:
                 "best_ap": self.best_ap,
                 "skipped_steps": self.skipped_steps,
             },
-        }
+        )
 
     def _resume(self, path: Path) -> None:
-        payload = read_checkpoint(path)
-        state = payload.get("train_state")
+        checkpoint = read_checkpoint(path)
+        state = checkpoint.train_state
         if state is None:
             raise UserError(f"{path}: holds weights only (no optimizer state); use train.pretrained to fine-tune")
-        if list(payload["class_names"]) != self.class_names:
+        if checkpoint.class_names != self.class_names:
             raise UserError(f"{path}: trained on different classes than the config's dataset; cannot resume")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
@@ -137,13 +145,13 @@ class Trainer:
         self.global_step = int(state["global_step"])
         self.best_ap = float(state["best_ap"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
-        self.epoch = int(payload["epoch"])  # the number of finished epochs
+        self.epoch = checkpoint.epoch  # the number of finished epochs
         if self.info.is_main:
             print(f"resumed from {path}: {self.epoch} epochs done, step {self.global_step}")
 
     def save(self, name: str, metrics: dict | None = None) -> None:
         if self.info.is_main:
-            save_checkpoint(self.out / name, self._payload(metrics))
+            save_checkpoint(self.out / name, self._checkpoint(metrics))
 
     # ---- training ----------------------------------------------------------------------------------------
     def train_one_epoch(self) -> dict:
@@ -168,8 +176,8 @@ class Trainer:
             labels = [lb.to(self.device) for lb in batch["labels"]]
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
                 preds, aux_preds = self.step_module(images, self.epoch)
-            loss, terms = self.criterion(preds.float(), aux_preds.float(), boxes, labels, self.cfg.input_hw,
-                                         self.assign_with_aux)
+            loss, terms = self.criterion(preds.float(), None if aux_preds is None else aux_preds.float(), boxes,
+                                         labels, self.cfg.input_hw, self.assign_with_aux)
             finite = torch.isfinite(loss)
             if self.info.enabled:  # every rank must agree to skip, or DDP's collectives fall out of step
                 finite = reduce_mean(finite.float().reshape(1)) == 1.0
@@ -178,8 +186,9 @@ class Trainer:
                 self.skipped_steps += 1
                 bad_in_a_row += 1
                 if self.info.is_main:
+                    ids = ", ".join(map(str, batch["image_ids"][:8]))
                     warnings.warn(f"non-finite loss at step {self.global_step}: step skipped "
-                                  f"({self.skipped_steps} skipped so far)")
+                                  f"({self.skipped_steps} skipped so far; batch image ids {ids})")
                 if bad_in_a_row >= cfg.max_bad_steps:
                     raise RuntimeError(f"{bad_in_a_row} non-finite losses in a row: stopping. The last good "
                                        f"checkpoint is {self.out / 'last.pt'}; try a lower train.lr")
@@ -257,17 +266,18 @@ class Trainer:
         return metrics
 
 
-def run_train(args: argparse.Namespace) -> int:
-    cfg = load_config(args.config, args.overrides)
-    if args.output_dir:
-        cfg.output_dir = args.output_dir
-    info = D.init_distributed("cuda" if (args.device or "").startswith("cuda") or
-                              (args.device is None and torch.cuda.is_available()) else "cpu")
-    device = pick_device(args.device, info)
-    if device.type == "cuda":
-        torch.cuda.set_device(device)
+def train(cfg: Config, device: str | None = None, resume: str | None = None) -> dict:
+    """Train ``cfg`` in this process, or as one rank of a ``torchrun`` job; returns the last metrics.
+
+    ``device`` is cpu, cuda, cuda:1, ... (default: cuda if available); ``resume`` is a checkpoint path or
+    "auto" for OUTPUT_DIR/last.pt.
+    """
+    info = D.init_distributed("cuda" if (device or "").startswith("cuda") or
+                              (device is None and torch.cuda.is_available()) else "cpu")
+    torch_device = pick_device(device, info)
+    if torch_device.type == "cuda":
+        torch.cuda.set_device(torch_device)
     try:
-        Trainer(cfg, device, info, resume=args.resume).fit()
+        return Trainer(cfg, torch_device, info, resume=resume).fit()
     finally:
         D.cleanup(info)
-    return 0

@@ -11,18 +11,18 @@ from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
+from ..contract import INPUT_BLOB
+from ..image_io import list_images, load_image
 from ..runtime.metadata import ModelMeta, metadata_path
 from ..runtime.preprocess import preprocess
 from .common import require_module
-from .onnx_export import INPUT_NAME
-from ..data.image_io import list_images, load_image
 
 if TYPE_CHECKING:
     from .pipeline import ExportOptions
 
 
 def make_calibration_reader(image_files: list[Path], meta: ModelMeta):
-    """A CalibrationDataReader yielding ``{"data": blob}`` for each readable image (unreadable ones skipped)."""
+    """A CalibrationDataReader yielding ``{INPUT_BLOB: blob}`` for each readable image (unreadable ones skipped)."""
     from onnxruntime.quantization import CalibrationDataReader
 
     class ImageCalibrationReader(CalibrationDataReader):
@@ -35,7 +35,7 @@ def make_calibration_reader(image_files: list[Path], meta: ModelMeta):
                 image = load_image(file)  # None (with a warning) for an unreadable file
                 if image is not None:
                     self.used += 1
-                    return {INPUT_NAME: preprocess(image, meta.input_hw, meta.mean, meta.std)[0]}
+                    return {INPUT_BLOB: preprocess(image, meta.input_hw, meta.mean, meta.std)[0]}
             return None
 
     return ImageCalibrationReader()
@@ -110,10 +110,10 @@ def export_int8(fp32_path: Path, int8_path: Path, meta: ModelMeta, options: Expo
         report[f"{label}_latency_ms"] = median_latency_ms(path, options.threads)
         report[f"{label}_size_mb"] = path.stat().st_size / 1e6
     if options.ann:
-        from .accuracy import evaluate_exported
+        from ..evaluation import evaluate_coco
 
         for label, path in (("fp32", fp32_path), ("int8", int8_path)):
-            report[f"{label}_ap"] = evaluate_exported(path, options.ann, options.images, options.threads)["AP"]
+            report[f"{label}_ap"] = evaluate_coco(path, options.ann, options.images, threads=options.threads)["AP"]
         log(f"int8: AP {report['fp32_ap']:.3f} -> {report['int8_ap']:.3f} on {options.ann}")
     threads = options.threads or "default"
     log(f"int8: ONNX Runtime latency {report['fp32_latency_ms']:.1f} -> {report['int8_latency_ms']:.1f} ms "

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import torch
 
-from ..model import DeployModel
+from ..contract import INPUT_BLOB, OUTPUT_BLOB
+from ..model.deploy import DeployModel
 from .common import ExportError, require_module
-from .onnx_export import INPUT_NAME, OUTPUT_NAME
 
 PNNX_INPUT_BLOB = "in0"
 PNNX_OUTPUT_BLOB = "out0"
@@ -44,8 +44,8 @@ def export_ncnn(deploy: DeployModel, input_hw: tuple[int, int], param_path: str 
             lines = (result.stderr or result.stdout).strip().splitlines()
             detail = lines[-1] if lines else f"exit status {result.returncode}"
             raise ExportError(f"pnnx failed to convert the model to ncnn: {detail}")
-        renamed = rename_blobs(produced_param.read_text(), {PNNX_INPUT_BLOB: INPUT_NAME,
-                                                           PNNX_OUTPUT_BLOB: OUTPUT_NAME})
+        renamed = rename_blobs(produced_param.read_text(), {PNNX_INPUT_BLOB: INPUT_BLOB,
+                                                           PNNX_OUTPUT_BLOB: OUTPUT_BLOB})
         param_path.write_text(renamed)
         shutil.move(str(produced_bin), bin_path)
     return param_path, bin_path

@@ -6,12 +6,11 @@ from pathlib import Path
 
 import torch
 
-from ..model import DeployModel
+from ..contract import INPUT_BLOB, OUTPUT_BLOB
+from ..model.deploy import DeployModel
 from .common import ExportError, require_module
 
 OPSET = 13  # 11 is the floor for the graph; 13 lets ONNX Runtime quantise per channel (int8)
-INPUT_NAME = "data"
-OUTPUT_NAME = "output"
 
 
 def export_onnx(deploy: DeployModel, input_hw: tuple[int, int], path: str | Path) -> Path:
@@ -24,7 +23,7 @@ def export_onnx(deploy: DeployModel, input_hw: tuple[int, int], path: str | Path
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the legacy exporter announces its own deprecation and tracer notes
         torch.onnx.export(deploy, (dummy,), str(raw_path), dynamo=False, opset_version=OPSET,
-                          input_names=[INPUT_NAME], output_names=[OUTPUT_NAME], do_constant_folding=True)
+                          input_names=[INPUT_BLOB], output_names=[OUTPUT_BLOB], do_constant_folding=True)
     try:
         simplified, ok = onnxsim.simplify(onnx.load(str(raw_path)))
     finally:

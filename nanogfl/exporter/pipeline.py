@@ -12,12 +12,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from ..data.image_io import list_images
-from ..engine.checkpoint import load_model, model_meta
+from ..checkpoint import load_model, model_meta
+from ..contract import check_input_size
 from ..errors import UserError
-from ..model import DeployModel
+from ..image_io import list_images
+from ..model.deploy import DeployModel, deploy_model
+from ..model.detector import GFLDetector
 from ..runtime.metadata import ModelMeta, metadata_path
-from .common import ExportError, build_deploy_model, check_input_size, require_module
+from .common import ExportError, require_module
 from .verify import (FP16_TOLERANCE, FP32_TOLERANCE, ParityResult, Tolerance, load_verify_images,
                      verify_exports)
 
@@ -26,12 +28,13 @@ FORMATS = ("onnx", "ncnn")
 
 @dataclass
 class ExportOptions:
+    """What ``export_checkpoint`` writes and how it checks it (the ``nanogfl export`` flags)."""
     formats: tuple[str, ...] = FORMATS
     input_hw: tuple[int, int] | None = None  # None: the checkpoint config's size
     fp16: bool = True  # ncnn weights stored as half floats
     name: str | None = None  # file stem; default "<arch>_<H>x<W>"
     verify: bool = True
-    verify_images: str | None = None  # None: a few COCO val images from ../shared/data, else a synthetic frame
+    verify_images: str | None = None  # None: the checkpoint's val images if they are here, else a synthetic frame
     int8: bool = False
     calib: str | None = None
     calib_count: int = 100
@@ -53,7 +56,7 @@ def _check_options(options: ExportOptions) -> None:
     if unknown or not options.formats:
         raise UserError(f"--format must be one or more of {', '.join(FORMATS)}, got {list(options.formats)}")
     if options.input_hw is not None:
-        check_input_size(options.input_hw)
+        check_input_size(options.input_hw, "--size")
     if "onnx" in options.formats:
         require_module("onnx", "ONNX export")
         require_module("onnxsim", "ONNX export (graph simplification)")
@@ -77,12 +80,20 @@ def _check_options(options: ExportOptions) -> None:
 
 def export_checkpoint(weights: str | Path, out_dir: str | Path, options: ExportOptions | None = None,
                       log: Callable[[str], None] = print) -> ExportResult:
+    """Export the checkpoint ``weights`` into ``out_dir``: the deploy graph (BN folded, aux dropped, sigmoid on
+    the class columns) as ONNX and/or ncnn plus one metadata json, each file checked against PyTorch on real
+    images before anything is moved into place.
+
+    >>> result = export_checkpoint("runs/x/best.pt", "export_out", ExportOptions(formats=("onnx", "ncnn")))
+    >>> [p.name for p in result.files]  # ['nanodet-plus-m_320x320.bin', '...onnx', '...param', '...json']
+    >>> result.parity[0].line()         # "onnxruntime  probs 7.6e-07  box logits ... ok"
+    """
     options = options or ExportOptions()
     if options.int8 and "onnx" not in options.formats:
         options = dataclasses.replace(options, formats=(*options.formats, "onnx"))  # int8 is made from it
     _check_options(options)
     model, cfg, class_names = load_model(weights)
-    input_hw = check_input_size(options.input_hw or cfg.input_hw)
+    input_hw = check_input_size(options.input_hw or cfg.input_hw, "--size")
     name = options.name or f"{cfg.model.arch}_{input_hw[0]}x{input_hw[1]}"
     meta = model_meta(cfg, class_names, input_hw)
     meta.extra = {"source": Path(weights).name, **({"ncnn_weights": "fp16" if options.fp16 else "fp32"}
@@ -94,7 +105,7 @@ def export_checkpoint(weights: str | Path, out_dir: str | Path, options: ExportO
     out_dir.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=".nanogfl-export-", dir=out_dir))
     try:
-        result = _export_staged(model, meta, name, staging, options, log)
+        result = _export_staged(model, meta, name, staging, options, cfg.data.val.images, log)
         result.files = _install(staging, out_dir)
         return result
     finally:
@@ -103,9 +114,9 @@ def export_checkpoint(weights: str | Path, out_dir: str | Path, options: ExportO
             out_dir.rmdir()
 
 
-def _export_staged(model, meta: ModelMeta, name: str, staging: Path, options: ExportOptions,
-                   log: Callable[[str], None]) -> ExportResult:
-    deploy = build_deploy_model(model)
+def _export_staged(model: GFLDetector, meta: ModelMeta, name: str, staging: Path, options: ExportOptions,
+                   val_images: str, log: Callable[[str], None]) -> ExportResult:
+    deploy = deploy_model(model)
     input_hw = meta.input_hw
     checks: list[tuple[str, Path, Tolerance | None]] = []
     if "onnx" in options.formats:
@@ -126,10 +137,10 @@ def _export_staged(model, meta: ModelMeta, name: str, staging: Path, options: Ex
     meta.save(metadata_path(staging / f"{name}.onnx"))  # one file serves model.onnx and model.param
 
     result = ExportResult()
-    reference = DeployModel(model).eval()  # BN not folded: the check covers the folding too
+    reference = deploy_model(model, fold_batchnorm=False)  # BN not folded: the check covers the folding too
     images = None
     if options.verify:
-        images, where = load_verify_images(options.verify_images)
+        images, where = load_verify_images(options.verify_images, val_images)
         log(f"verify on {where} at {input_hw[0]}x{input_hw[1]}: max |diff| vs PyTorch (probs / box logits)")
         result.parity = _check(reference, checks, images, options.threads, log)
     if options.int8:
@@ -142,7 +153,7 @@ def _export_staged(model, meta: ModelMeta, name: str, staging: Path, options: Ex
     return result
 
 
-def _check(reference, checks: list[tuple[str, Path, Tolerance | None]], images: list,
+def _check(reference: DeployModel, checks: list[tuple[str, Path, Tolerance | None]], images: list,
            threads: int, log: Callable[[str], None]) -> list[ParityResult]:
     parity = verify_exports(reference, checks, images, threads)
     for line in parity:

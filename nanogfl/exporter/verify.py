@@ -8,14 +8,12 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..data.image_io import list_images, load_image
 from ..errors import UserError
-from ..model import DeployModel
+from ..image_io import list_images, load_image
+from ..model.deploy import DeployModel
 from ..runtime.backends import open_model
 from ..runtime.preprocess import preprocess
 
-REPO_ROOT = Path(__file__).resolve().parents[2]
-DEFAULT_VERIFY_IMAGES = REPO_ROOT.parent / "shared" / "data" / "coco_val2017_subset206" / "images"
 DEFAULT_IMAGE_COUNT = 4
 
 
@@ -69,18 +67,23 @@ def synthetic_frame(height: int = 360, width: int = 480) -> np.ndarray:
     return np.clip(frame, 0, 255).astype(np.uint8)
 
 
-def load_verify_images(folder: str | Path | None = None,
+def load_verify_images(folder: str | Path | None = None, val_images: str | Path | None = None,
                        count: int = DEFAULT_IMAGE_COUNT) -> tuple[list[np.ndarray], str]:
-    """Images for the parity check and where they came from: ``folder``, else a few COCO val images from
-    ../shared/data when present, else the synthetic frame."""
-    if folder is None and not DEFAULT_VERIFY_IMAGES.is_dir():
-        return [synthetic_frame()], "1 synthetic frame"
-    files = list_images(folder if folder is not None else DEFAULT_VERIFY_IMAGES)[:count]
+    """Images for the parity check and what they are: the user's ``folder``; else the first images of the
+    checkpoint's val set (``val_images``) when that folder exists here; else one synthetic frame."""
+    if folder is not None:
+        where = "images from"
+    elif val_images and Path(val_images).is_dir():
+        folder, where = val_images, "images of the checkpoint's val set in"
+    else:
+        return [synthetic_frame()], "1 synthetic frame (no --verify-images given and the checkpoint's val " \
+                                    "images are not here)"
+    files = list_images(folder, "--verify-images folder")[:count]
     images = [load_image(f) for f in files]
     unreadable = [f.name for f, image in zip(files, images) if image is None]
     if unreadable:
         raise UserError(f"{files[0].parent}: cannot read image {unreadable[0]}")
-    return images, f"{len(images)} images from {files[0].parent}"
+    return images, f"{len(images)} {where} {files[0].parent}"
 
 
 def compare_outputs(reference: np.ndarray, output: np.ndarray, num_classes: int) -> tuple[float, float]:

@@ -16,9 +16,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..model.fuse import conv_batchnorm_pairs
-
-from ..model.fuse import fuse_conv_bn
+from ..model.fuse import conv_batchnorm_pairs, fuse_conv_bn
 
 
 def _set_identity(bn: nn.BatchNorm2d, bias: torch.Tensor) -> None:

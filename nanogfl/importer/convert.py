@@ -1,6 +1,6 @@
-"""Published NanoDet-Plus deploy model (ncnn or ONNX) -> our unfused NanoDetPlus with the same weights.
+"""Published NanoDet-Plus deploy model (ncnn or ONNX) -> our unfused GFLDetector with the same weights.
 
-Our own deploy graph is the reference: ``DeployModel(fuse_batchnorm(model))`` exported to ONNX in memory and
+Our own deploy graph is the reference: ``deploy_model(model)`` exported to ONNX in memory and
 read with the same ONNX reader as user files. Its Conv weights are named after our modules, so once
 :func:`match_layers` pairs every reference conv with a source conv, we know which module takes which weights.
 """
@@ -13,9 +13,11 @@ from pathlib import Path
 
 import torch
 
+from ..contract import ARCH_NAMES, INPUT_BLOB, OUTPUT_BLOB
 from ..errors import UserError
-from ..model.detector import ARCHITECTURES, STRIDES, DeployModel, NanoDetPlus, build_nanodet_plus
-from ..model.fuse import fuse_batchnorm
+from ..model.deploy import deploy_model
+from ..model.detector import GFLDetector
+from ..model.variants import build_variant, variant_config
 from .batchnorm import load_folded_weights
 from .graph import ConvLayer, NetGraph
 from .graph_match import GraphMismatch, match_layers, output_convs
@@ -37,28 +39,30 @@ def read_source(path: str | Path) -> NetGraph:
     raise UserError(f"{path}: expected an ncnn .param/.bin or an .onnx file")
 
 
-def infer_num_classes(graph: NetGraph, reg_max: int) -> int:
+def infer_num_classes(graph: NetGraph, arch: str) -> int:
     """The class count from the prediction convs: each has num_classes + 4 * (reg_max + 1) outputs."""
-    box_channels = 4 * (reg_max + 1)
+    head = variant_config(arch).head
+    strides = list(head.strides)
+    box_channels = 4 * (head.reg_max + 1)
     widths = sorted(conv.out_channels for conv in output_convs(graph))
-    if len(widths) != len(STRIDES) or len(set(widths)) != 1 or widths[0] <= box_channels:
+    if len(widths) != len(strides) or len(set(widths)) != 1 or widths[0] <= box_channels:
         raise GraphMismatch(
             f"{graph.source} is not a NanoDet-Plus deploy graph (different architecture): its output convolutions "
-            f"have {widths} channels, expected {len(STRIDES)} (one per stride {list(STRIDES)}) of "
+            f"have {widths} channels, expected {len(strides)} (one per stride {strides}) of "
             f"num_classes + {box_channels} each")
     return widths[0] - box_channels
 
 
 @functools.lru_cache(maxsize=8)
-def reference_graph(arch: str, num_classes: int, reg_max: int) -> NetGraph:
+def reference_graph(arch: str, num_classes: int) -> NetGraph:
     """Our deploy graph for ``arch``; each conv layer is named after the module it came from (cached: treat
     the result as read-only)."""
-    model = build_nanodet_plus(arch, num_classes, reg_max, with_aux=False).eval()
+    model = build_variant(arch, num_classes, with_aux=False).eval()
     buffer = io.BytesIO()
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        torch.onnx.export(DeployModel(fuse_batchnorm(model)), torch.zeros(1, 3, *REFERENCE_INPUT_HW), buffer,
-                          dynamo=False, opset_version=11, input_names=["data"], output_names=["output"],
+        torch.onnx.export(deploy_model(model, inplace=True), torch.zeros(1, 3, *REFERENCE_INPUT_HW), buffer,
+                          dynamo=False, opset_version=11, input_names=[INPUT_BLOB], output_names=[OUTPUT_BLOB],
                           do_constant_folding=False)
     graph = read_onnx(buffer.getvalue())
     for conv in graph.convs:
@@ -72,28 +76,27 @@ def _label(arch: str, num_classes: int) -> str:
     return f"{arch} with {num_classes} classes"
 
 
-def match_architecture(source: NetGraph, arch: str, num_classes: int,
-                       reg_max: int) -> dict[str, ConvLayer]:
+def match_architecture(source: NetGraph, arch: str, num_classes: int) -> dict[str, ConvLayer]:
     """Module name -> source conv. On a mismatch, the error also names an architecture that does match."""
     try:
-        return match_layers(source, reference_graph(arch, num_classes, reg_max), _label(arch, num_classes))
+        return match_layers(source, reference_graph(arch, num_classes), _label(arch, num_classes))
     except GraphMismatch as error:
-        for other in ARCHITECTURES:
+        for other in ARCH_NAMES:
             if other == arch:
                 continue
             try:
-                match_layers(source, reference_graph(other, num_classes, reg_max), _label(other, num_classes))
+                match_layers(source, reference_graph(other, num_classes), _label(other, num_classes))
             except GraphMismatch:
                 continue
             raise GraphMismatch(f"{error} — the file is a {other} model: use --arch {other}") from None
         raise
 
 
-def import_graph(source: NetGraph, arch: str, reg_max: int = 7, detach_epoch: int = 10) -> NanoDetPlus:
-    """A full NanoDetPlus (freshly initialised aux branch) computing the source graph's function in eval mode,
+def import_graph(source: NetGraph, arch: str) -> GFLDetector:
+    """A full detector (freshly initialised aux branch) computing the source graph's function in eval mode,
     with identity BatchNorm layers (see :mod:`nanogfl.importer.batchnorm`)."""
-    num_classes = infer_num_classes(source, reg_max)
-    layers = match_architecture(source, arch, num_classes, reg_max)
-    model = build_nanodet_plus(arch, num_classes, reg_max, detach_epoch=detach_epoch, with_aux=True)
+    num_classes = infer_num_classes(source, arch)
+    layers = match_architecture(source, arch, num_classes)
+    model = build_variant(arch, num_classes, with_aux=True)
     load_folded_weights(model, {name: (conv.weight, conv.bias) for name, conv in layers.items()})
     return model.eval()

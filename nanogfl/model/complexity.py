@@ -1,18 +1,11 @@
 """Parameter and multiply-accumulate counts of the deploy model (BN folded, aux dropped)."""
 from __future__ import annotations
 
-import copy
-
 import torch
 from torch import nn
 
-from .detector import NanoDetPlus
-from .fuse import fuse_batchnorm
-
-
-def deploy_copy(model: NanoDetPlus) -> NanoDetPlus:
-    deploy = copy.deepcopy(model).drop_aux()
-    return fuse_batchnorm(deploy, inplace=True)
+from .deploy import deploy_model
+from .detector import GFLDetector
 
 
 def count_parameters(model: nn.Module) -> int:
@@ -51,8 +44,9 @@ def count_macs(model: nn.Module, input_hw: tuple[int, int]) -> int:
     return total
 
 
-def model_info(model: NanoDetPlus, input_hw: tuple[int, int]) -> dict:
-    deploy = deploy_copy(model)
+def model_info(model: GFLDetector, input_hw: tuple[int, int]) -> dict:
+    """Parameters and MACs of the deploy graph of ``model`` at ``input_hw`` (the numbers ``nanogfl info`` prints)."""
+    deploy = deploy_model(model)
     params = count_parameters(deploy)
     macs = count_macs(deploy, input_hw)
     return {"params": params, "params_m": round(params / 1e6, 4), "macs": macs, "gmacs": round(macs / 1e9, 4),

@@ -1,14 +1,13 @@
-"""NanoDet-Plus training objective: assign with the (detached) aux predictions, then QFL + GIoU + DFL on the
-main head and the same terms on the aux head, all from the one assignment."""
+"""The GFL training objective: assign labels with the (detached) guiding predictions, then QFL + GIoU + DFL on the
+main head and, for NanoDet-Plus, the same terms on the aux head, all from the one assignment."""
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 import torch
 
-from .assigner import Assignment, DynamicSoftLabelAssigner, pad_targets
+from .assigners import Assignment, DynamicSoftLabelAssigner, pad_targets
 from .box_ops import box_to_distance, decode_boxes, make_priors
-from .detector import STRIDES
 from .losses import distribution_focal_loss, giou_loss, loss_normaliser, quality_focal_loss
 
 
@@ -23,14 +22,25 @@ class Targets:
     num_pos_average: torch.Tensor  # positives over all ranks (at least 1) / world size
 
 
-class NanoDetPlusCriterion:
-    def __init__(self, num_classes: int, reg_max: int = 7, strides: tuple[int, ...] = STRIDES, topk: int = 13,
-                 iou_factor: float = 3.0, qfl_weight: float = 1.0, giou_weight: float = 2.0,
+class GFLCriterion:
+    """QFL (weight 1) + GIoU (2) + DFL (0.25) for a GFL head, with labels from ``assigner``.
+
+    Called with the main (and optional aux) raw predictions and per-image GT boxes/labels; returns the total loss
+    and its detached terms. QFL is normalised by the positive count, GIoU and DFL by the summed quality weights
+    (max class probability of each positive), both over all DDP ranks.
+
+    >>> criterion = GFLCriterion(DynamicSoftLabelAssigner(), num_classes=80, reg_max=7, strides=(8, 16, 32, 64))
+    >>> loss, terms = criterion(preds, aux_preds, gt_boxes, gt_labels, input_hw=(320, 320))
+    >>> loss.backward()
+    """
+
+    def __init__(self, assigner: DynamicSoftLabelAssigner, num_classes: int, reg_max: int,
+                 strides: tuple[int, ...], qfl_weight: float = 1.0, giou_weight: float = 2.0,
                  dfl_weight: float = 0.25) -> None:
         self.num_classes = num_classes
         self.reg_max = reg_max
         self.strides = tuple(strides)
-        self.assigner = DynamicSoftLabelAssigner(topk, iou_factor)
+        self.assigner = assigner
         self.qfl_weight = qfl_weight
         self.giou_weight = giou_weight
         self.dfl_weight = dfl_weight
@@ -72,10 +82,10 @@ class NanoDetPlusCriterion:
 
     def _assign(self, guide: torch.Tensor, priors: torch.Tensor, gt_boxes: list[torch.Tensor],
                 gt_labels: list[torch.Tensor]) -> tuple[Assignment, torch.Tensor]:
-        scores = guide[..., :self.num_classes].sigmoid()
         pred_boxes = decode_boxes(guide[..., self.num_classes:], priors, self.reg_max)
         boxes, labels, valid = pad_targets(gt_boxes, gt_labels, guide.device)
-        return self.assigner.assign_batch(scores, priors, pred_boxes, boxes, labels, valid), boxes
+        return self.assigner.assign_batch(guide[..., :self.num_classes], priors, pred_boxes, boxes, labels,
+                                          valid), boxes
 
     def _targets(self, assignment: Assignment, padded_boxes: torch.Tensor, priors: torch.Tensor) -> Targets:
         num_priors = assignment.gt_index.shape[1]

@@ -1,6 +1,7 @@
 """Small building blocks shared by the backbone, neck and heads."""
 from __future__ import annotations
 
+import torch
 from torch import nn
 
 LEAKY_SLOPE = 0.1
@@ -32,3 +33,14 @@ class DepthwiseSeparable(nn.Sequential):
             ConvBNAct(in_channels, in_channels, kernel_size, stride, groups=in_channels),
             ConvBNAct(in_channels, out_channels, 1),
         )
+
+
+class Scale(nn.Module):
+    """A learnable scalar multiplier (per-level scale on box logits)."""
+
+    def __init__(self, value: float = 1.0) -> None:
+        super().__init__()
+        self.scale = nn.Parameter(torch.tensor(value, dtype=torch.float32))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x * self.scale

@@ -1,4 +1,3 @@
-"""Torch-free inference: preprocessing, GFL decode, NMS and backends (ONNX Runtime, ncnn, PyTorch).
-
-Nothing in this package imports torch at module level; the PyTorch backend imports it when it is used.
+"""The torch-free core: preprocessing, GFL decode, NMS, postprocessing, model metadata, the ONNX Runtime and
+ncnn backends and the Detector pipeline. Imports nothing above it (no torch, no config, no dataset readers).
 """

@@ -1,8 +1,9 @@
-"""Inference backends: ONNX Runtime (.onnx), ncnn (.param + .bin) and a PyTorch checkpoint (.pt).
+"""Inference backends of the torch-free core: ONNX Runtime (.onnx) and ncnn (.param + .bin).
 
 Every backend takes the normalised blob [1, 3, H, W] float32 and returns the model output [N, C + 4 * (reg_max + 1)]
 float32 whose class columns are probabilities. Backend packages are imported only when a model is opened, so this
-module imports without any of them (and never imports torch at module level).
+module imports without any of them. A PyTorch checkpoint (.pt) runs through ``nanogfl.engine.torch_backend``,
+outside the core.
 """
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..contract import CLASS_ACTIVATIONS, check_input_size
 from ..errors import UserError
 from .metadata import ModelMeta, metadata_path
 
@@ -22,6 +24,7 @@ INSTALL_HINTS = {
     "torch": "running a .pt checkpoint needs PyTorch: pip install 'nanogfl[train]' torch==2.13.0 "
              "(or export the model to ONNX/ncnn and run that without torch)",
 }
+NCNN_FP16_OPTIONS = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_storage")
 
 
 class ModelInputError(UserError, ValueError):
@@ -38,7 +41,9 @@ def sigmoid_inplace(values: np.ndarray) -> np.ndarray:
 
 
 class Backend:
-    """Base class: input checks and the class-activation fix-up; subclasses implement ``run``."""
+    """A model opened for inference: ``forward(blob) -> output [N, C + 4 * (reg_max + 1)]`` with class
+    probabilities, whatever the file's own class activation. ``meta`` describes the model; subclasses
+    implement ``run`` (the bare network)."""
 
     name = "backend"
 
@@ -105,7 +110,8 @@ class OnnxRuntimeBackend(Backend):
 class NcnnBackend(Backend):
     name = "ncnn"
 
-    def __init__(self, path: Path, meta: ModelMeta, threads: int = 0) -> None:
+    def __init__(self, path: Path, meta: ModelMeta, threads: int = 0, fp16: bool = True) -> None:
+        """``fp16`` False turns off ncnn's fp16/bf16 storage and arithmetic (fp32 throughout)."""
         try:
             import ncnn
         except ImportError:
@@ -116,6 +122,9 @@ class NcnnBackend(Backend):
             raise UserError(f"{path}: ncnn weights not found (expected {weights} beside the .param)")
         self.net = ncnn.Net()
         self.net.opt.use_vulkan_compute = False
+        if not fp16:
+            for option in NCNN_FP16_OPTIONS:
+                setattr(self.net.opt, option, False)
         if threads > 0:
             self.net.opt.num_threads = threads
         if self.net.load_param(str(path)) != 0:
@@ -137,33 +146,6 @@ class NcnnBackend(Backend):
         if status != 0:
             raise RuntimeError(f"{self.path}: ncnn extract failed with status {status}")
         return np.array(output)
-
-
-class TorchBackend(Backend):
-    name = "torch"
-
-    def __init__(self, path: Path, threads: int = 0, input_hw: tuple[int, int] | None = None) -> None:
-        try:
-            import torch
-        except ImportError:
-            raise UserError(INSTALL_HINTS["torch"]) from None
-        from ..engine.checkpoint import load_model, model_meta
-        from ..model import DeployModel
-        from ..model.fuse import fuse_batchnorm
-
-        self.threads = threads
-        if threads > 0:
-            torch.set_num_threads(threads)
-        model, cfg, class_names = load_model(path)
-        self._torch = torch
-        self.model = DeployModel(fuse_batchnorm(model, inplace=True)).eval()
-        super().__init__(path, model_meta(cfg, class_names, input_hw), [path])
-
-    def run(self, blob: np.ndarray) -> np.ndarray:
-        if self.threads > 0 and self._torch.get_num_threads() != self.threads:
-            self._torch.set_num_threads(self.threads)  # the setting is process-wide; another backend may have changed it
-        with self._torch.inference_mode():
-            return self.model(self._torch.from_numpy(blob))[0].numpy()
 
 
 def resolve_model_path(path: str | Path, backend: str | None = None) -> tuple[Path, str]:
@@ -199,21 +181,23 @@ def load_meta(path: Path) -> ModelMeta:
 
 
 def open_model(path: str | Path, threads: int = 0, backend: str | None = None,
-               input_hw: tuple[int, int] | None = None, meta: ModelMeta | None = None) -> Backend:
-    """Open a model for inference. ``threads`` 0 keeps the library default; ``input_hw`` overrides the input size
-    (ncnn and PyTorch take any multiple of 32; an ONNX file must have been exported for it); ``meta`` replaces
-    the metadata file beside an ONNX/ncnn model."""
+               input_hw: tuple[int, int] | None = None, meta: ModelMeta | None = None,
+               ncnn_fp16: bool = True) -> Backend:
+    """Open an ONNX or ncnn model for inference. ``threads`` 0 keeps the library default; ``input_hw`` overrides
+    the input size (ncnn takes any multiple of 32; an ONNX file must have been exported for it); ``meta`` replaces
+    the metadata file beside the model; ``ncnn_fp16`` False keeps ncnn in fp32 arithmetic."""
     path, kind = resolve_model_path(path, backend)
-    if input_hw is not None and any(v <= 0 or v % 32 for v in input_hw):
-        raise UserError(f"input size {tuple(input_hw)} (height, width): both must be positive multiples of 32")
+    if input_hw is not None:
+        input_hw = check_input_size(input_hw)
     if kind == "torch":
-        return TorchBackend(path, threads, input_hw)
+        raise UserError(f"{path}: a .pt checkpoint runs with PyTorch (nanogfl.engine.torch_backend), not in the "
+                        f"torch-free runtime; {INSTALL_HINTS['torch']}")
     meta = meta if meta is not None else load_meta(path)
     if input_hw is not None:
-        meta = dataclasses.replace(meta, input_hw=(int(input_hw[0]), int(input_hw[1])))
-    if meta.class_activation not in ("sigmoid", "none"):
-        raise UserError(f"{metadata_path(path)}: class_activation must be 'sigmoid' or 'none', "
+        meta = dataclasses.replace(meta, input_hw=input_hw)
+    if meta.class_activation not in CLASS_ACTIVATIONS:
+        raise UserError(f"{metadata_path(path)}: class_activation must be one of {', '.join(CLASS_ACTIVATIONS)}, "
                         f"got {meta.class_activation!r}")
     if kind == "onnxruntime":
         return OnnxRuntimeBackend(path, meta, threads)
-    return NcnnBackend(path, meta, threads)
+    return NcnnBackend(path, meta, threads, fp16=ncnn_fp16)

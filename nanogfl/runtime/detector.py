@@ -6,7 +6,9 @@ from dataclasses import asdict, dataclass
 
 import numpy as np
 
+from ..contract import DEPLOY_SCORE_THRESHOLD, EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS
 from .backends import Backend
+from .metadata import ModelMeta
 from .postprocess import Detections, postprocess
 from .preprocess import preprocess
 
@@ -26,10 +28,15 @@ class StageTiming:
 
 
 class Detector:
-    """``Detector(open_model("m.onnx"))(image_bgr) -> Detections``; ``last_timing`` holds the last call's stages."""
+    """A BGR frame -> Detections in its own pixels: preprocess, backend forward, decode + NMS + box mapping.
 
-    def __init__(self, backend: Backend, score_threshold: float = 0.35, iou_threshold: float = 0.6,
-                 max_detections: int = 100) -> None:
+    >>> detector = Detector(open_model("export_out/nanodet-plus-m_416x416.param"))
+    >>> detections = detector(cv2.imread("photo.jpg"))  # boxes [K, 4], scores [K], labels [K]
+    >>> detector.last_timing.total_ms                    # per-stage timing of the last call
+    """
+
+    def __init__(self, backend: Backend, score_threshold: float = DEPLOY_SCORE_THRESHOLD,
+                 iou_threshold: float = EVAL_IOU_THRESHOLD, max_detections: int = EVAL_MAX_DETECTIONS) -> None:
         self.backend = backend
         self.score_threshold = score_threshold
         self.iou_threshold = iou_threshold
@@ -37,7 +44,7 @@ class Detector:
         self.last_timing = StageTiming()
 
     @property
-    def meta(self):
+    def meta(self) -> ModelMeta:
         return self.backend.meta
 
     @property

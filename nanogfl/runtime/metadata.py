@@ -5,6 +5,7 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
+from ..contract import BGR_MEAN, BGR_STD, INPUT_BLOB, NANODET_PLUS_STRIDES, OUTPUT_BLOB
 from ..fileio import atomic_write_text
 
 LAYOUT_VERSION = 1
@@ -12,16 +13,23 @@ LAYOUT_VERSION = 1
 
 @dataclass
 class ModelMeta:
+    """Everything the runtime needs to run and decode an exported model, stored as ``model.json`` beside it.
+
+    The model maps a normalised BGR blob ``input_name`` [1, 3, H, W] (``(pixel - mean) / std``, stretch-resized
+    to ``input_hw``) to one output ``output_name`` [1, N, C + 4 * (reg_max + 1)]: per prior of ``strides``
+    (levels in order, row-major), C class columns (probabilities, or logits when ``class_activation`` is
+    "none") and 4 side-major groups of reg_max + 1 distance-bin logits.
+    """
     class_names: list[str]
     input_hw: tuple[int, int]  # (height, width)
-    strides: tuple[int, ...] = (8, 16, 32, 64)
+    strides: tuple[int, ...] = NANODET_PLUS_STRIDES
     reg_max: int = 7
-    mean: tuple[float, float, float] = (103.53, 116.28, 123.675)
-    std: tuple[float, float, float] = (57.375, 57.12, 58.395)
+    mean: tuple[float, float, float] = BGR_MEAN
+    std: tuple[float, float, float] = BGR_STD
     # "sigmoid": the class columns are probabilities (our exports); "none": logits (official fp16 ncnn file)
     class_activation: str = "sigmoid"
-    input_name: str = "data"
-    output_name: str = "output"
+    input_name: str = INPUT_BLOB
+    output_name: str = OUTPUT_BLOB
     arch: str = "nanodet-plus-m"
     layout_version: int = LAYOUT_VERSION
     extra: dict = field(default_factory=dict)
@@ -50,7 +58,7 @@ class ModelMeta:
                 raise ValueError(f"{source}: metadata lacks {key!r}")
         data = dict(data)
         data["input_hw"] = tuple(int(v) for v in data["input_hw"])
-        data["strides"] = tuple(int(v) for v in data.get("strides", (8, 16, 32, 64)))
+        data["strides"] = tuple(int(v) for v in data.get("strides", NANODET_PLUS_STRIDES))
         data["mean"] = tuple(float(v) for v in data.get("mean", cls.mean))
         data["std"] = tuple(float(v) for v in data.get("std", cls.std))
         return cls(**data)

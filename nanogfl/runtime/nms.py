@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..contract import EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS, EVAL_SCORE_THRESHOLD
 
 MATRIX_NMS_LIMIT = 256  # up to this many candidates, one overlap matrix beats a Python loop of vector ops
 
@@ -61,8 +62,8 @@ def greedy_nms(boxes: np.ndarray, scores: np.ndarray, labels: np.ndarray, iou_th
     return order[np.asarray(keep, dtype=np.int64)]
 
 
-def multiclass_nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float = 0.05,
-                   iou_threshold: float = 0.6, max_detections: int = 100
+def multiclass_nms(boxes: np.ndarray, scores: np.ndarray, score_threshold: float = EVAL_SCORE_THRESHOLD,
+                   iou_threshold: float = EVAL_IOU_THRESHOLD, max_detections: int = EVAL_MAX_DETECTIONS
                    ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """boxes [N, 4], scores [N, C] -> (boxes [K, 4] float32, scores [K] float32, labels [K] int64).
 

@@ -6,6 +6,7 @@ from typing import Sequence
 
 import numpy as np
 
+from ..contract import DEPLOY_SCORE_THRESHOLD, EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS
 from .decode import decode_output, make_priors
 from .metadata import ModelMeta
 from .nms import multiclass_nms
@@ -50,8 +51,8 @@ def warp_boxes(boxes: np.ndarray, matrix: np.ndarray, width: int, height: int) -
 
 
 def postprocess(output: np.ndarray, meta: ModelMeta, matrix: np.ndarray, image_hw: tuple[int, int],
-                score_threshold: float = 0.35, iou_threshold: float = 0.6,
-                max_detections: int = 100) -> Detections:
+                score_threshold: float = DEPLOY_SCORE_THRESHOLD, iou_threshold: float = EVAL_IOU_THRESHOLD,
+                max_detections: int = EVAL_MAX_DETECTIONS) -> Detections:
     """Output [N, C + 4 * (reg_max + 1)] (or [1, N, ...]) with class probabilities -> Detections in the
     original image, given the preprocessing matrix (original -> input) and the original (height, width)."""
     if output.ndim == 3 and output.shape[0] == 1:

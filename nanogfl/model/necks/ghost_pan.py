@@ -7,7 +7,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .layers import ConvBNAct, DepthwiseSeparable
+from ..layers import ConvBNAct, DepthwiseSeparable
 
 
 class GhostModule(nn.Module):
@@ -49,6 +49,7 @@ class GhostPAN(nn.Module):
     def __init__(self, in_channels: tuple[int, ...], channels: int, kernel_size: int = 5) -> None:
         super().__init__()
         levels = len(in_channels)
+        self.num_levels = levels + 1
         self.reduce = nn.ModuleList(ConvBNAct(c, channels, 1) for c in in_channels)
         self.top_down = nn.ModuleList(
             GhostBottleneck(2 * channels, channels, channels, kernel_size) for _ in range(levels - 1))

@@ -4,7 +4,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import ConvBNAct
+from ..layers import ConvBNAct
 
 # stage output channels per width multiplier
 SHUFFLENET_V2_CHANNELS: dict[float, tuple[int, int, int]] = {

@@ -2,31 +2,35 @@
 printed as JSON lines (one per image or video frame)."""
 from __future__ import annotations
 
-import argparse
 import json
 import sys
 from pathlib import Path
+from typing import TextIO
 
 import cv2
 
-from ..data.image_io import load_image
 from ..errors import UserError
-from .backends import open_model
-from .detector import Detector
+from ..image_io import load_image
+from ..runtime.detector import Detector
+from ..runtime.postprocess import Detections
 from .draw import draw_detections
-from .postprocess import Detections
 from .sources import VideoFile, expand_source, is_camera, is_video
 from .video_writer import FOURCC_BY_SUFFIX, VideoWriter
 
 
 class Reporter:
-    """Prints results (JSON lines or a short human line) and writes annotated copies."""
+    """Writes results (JSON lines to ``json_out``, else a short human line) and annotated copies."""
 
-    def __init__(self, detector: Detector, save_dir: Path | None, as_json: bool) -> None:
+    def __init__(self, detector: Detector, save_dir: Path | None, json_out: TextIO | None) -> None:
         self.detector = detector
         self.save_dir = save_dir
-        self.as_json = as_json
+        self.json_out = json_out
         self._used_names: set[str] = set()
+
+    @property
+    def as_json(self) -> bool:
+        """Whether the human lines give way: JSON lines go to stdout."""
+        return self.json_out is sys.stdout
 
     def output_path(self, source: Path, suffix: str | None = None) -> Path:
         """A file in the save folder named after the source, made unique if two sources share a name."""
@@ -41,12 +45,12 @@ class Reporter:
     def report(self, source: Path, frame_index: int | None, image_hw: tuple[int, int],
                detections: Detections) -> None:
         names = self.detector.class_names
-        if self.as_json:
+        if self.json_out is not None:
             record = {"source": str(source), "frame": frame_index, "height": image_hw[0], "width": image_hw[1],
                       "detections": detections.to_list(names),
                       "timing_ms": {k: round(v, 3) for k, v in self.detector.last_timing.as_dict().items()}}
-            print(json.dumps(record), flush=True)
-        elif frame_index is None:
+            print(json.dumps(record), file=self.json_out, flush=True)
+        if not self.as_json and frame_index is None:
             found = ", ".join(f"{d['label']} {d['score']:.2f}" for d in detections.to_list(names)[:8])
             more = " ..." if len(detections) > 8 else ""
             print(f"{source}: {len(detections)} objects ({found}{more}) in "
@@ -93,17 +97,22 @@ def predict_video(path: Path, reporter: Reporter) -> bool:
     return frames > 0
 
 
-def run_predict(args: argparse.Namespace) -> int:
-    if is_camera(args.source):
-        raise UserError(f"--source {args.source}: predict works on files; use `nanogfl demo --source "
-                        f"{args.source}` for a camera")
-    paths = expand_source(args.source)
-    backend = open_model(args.model, threads=args.threads, input_hw=args.size)
-    detector = Detector(backend, score_threshold=args.score)
-    save_dir = Path(args.save) if args.save else None
+def check_source(source: str) -> list[Path]:
+    """The media files of ``source`` (before a model is opened, so a typo fails fast)."""
+    if is_camera(source):
+        raise UserError(f"--source {source}: predict works on files; use `nanogfl demo --source {source}` "
+                        f"for a camera")
+    return expand_source(source)
+
+
+def predict(detector: Detector, source: str, save_dir: Path | None = None, json_out: TextIO | None = None) -> int:
+    """Detect objects in every image and video frame of ``source`` (an image, video, folder or glob); write
+    JSON lines to ``json_out`` and annotated copies into ``save_dir``. Returns the number of files processed;
+    unreadable files in a folder are skipped with a warning."""
+    paths = check_source(source)
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
-    reporter = Reporter(detector, save_dir, args.json)
+    reporter = Reporter(detector, save_dir, json_out)
     processed = 0
     for path in paths:
         if not is_video(path):
@@ -116,7 +125,7 @@ def run_predict(args: argparse.Namespace) -> int:
                 raise
             print(f"warning: {e}; skipped", file=sys.stderr)
     if processed == 0:
-        raise UserError(f"{args.source}: no readable image or video")
-    if save_dir and not args.json:
+        raise UserError(f"{source}: no readable image or video")
+    if save_dir and not reporter.as_json:
         print(f"annotated results saved in {save_dir}")
-    return 0
+    return processed

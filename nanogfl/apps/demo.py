@@ -5,18 +5,17 @@ aborts: it writes the annotated stream to a video (--save) and/or serves it as M
 """
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
 import threading
 import time
+from dataclasses import dataclass
 
 import cv2
 import numpy as np
 
-from .backends import open_model
-from .detector import Detector
+from ..runtime.detector import Detector
 from .draw import draw_detections
 from .mjpeg import MjpegServer
 from .sources import FrameStream
@@ -66,18 +65,28 @@ def wait_until_interrupted(message: str) -> None:
         pass
 
 
+@dataclass
+class DemoOutputs:
+    """Where the demo sends annotated frames (the ``nanogfl demo`` flags)."""
+    video: str | None = None  # write the annotated stream to this video file
+    serve_port: int | None = None  # serve it as MJPEG over HTTP on this port (0: any free port)
+    host: str = "0.0.0.0"
+    window: bool = True  # open a window when a display and a GUI OpenCV exist
+    max_frames: int = 0  # stop after this many frames (0: at the end of the source)
+
+
 class Outputs:
     """Where annotated frames go: a window, a video file, an MJPEG server (any combination, possibly none)."""
 
-    def __init__(self, args: argparse.Namespace, fps: float) -> None:
-        self.window_reason = "--no-window" if args.no_window else open_window()
-        if self.window_reason and not args.no_window:
+    def __init__(self, settings: DemoOutputs, fps: float) -> None:
+        self.window_reason = open_window() if settings.window else "--no-window"
+        if self.window_reason and settings.window:
             print(f"no window: {self.window_reason}", file=sys.stderr)
-        self.writer = VideoWriter(args.save, fps) if args.save else None
+        self.writer = VideoWriter(settings.video, fps) if settings.video else None
         self.server = None
-        if args.serve is not None:
-            self.server = MjpegServer(args.host, args.serve).start()
-            shown_host = "localhost" if args.host in ("0.0.0.0", "") else args.host
+        if settings.serve_port is not None:
+            self.server = MjpegServer(settings.host, settings.serve_port).start()
+            shown_host = "localhost" if settings.host in ("0.0.0.0", "") else settings.host
             print(f"serving the annotated stream at http://{shown_host}:{self.server.port}/ (MJPEG: /stream)",
                   file=sys.stderr, flush=True)
         if self.window_reason and self.writer is None and self.server is None:
@@ -132,15 +141,14 @@ def detect_stream(stream: FrameStream, detector: Detector, outputs: Outputs, max
     return timings, False
 
 
-def run_demo(args: argparse.Namespace) -> int:
-    stream = FrameStream(args.source)  # first: a missing camera is reported before the model loads
+def run_demo(stream: FrameStream, detector: Detector, settings: DemoOutputs) -> int:
+    """Detect on every frame of ``stream`` and show / save / serve the annotated frames; the exit status (1 when
+    a camera stopped delivering frames). Closes the stream and every output on every path."""
     outputs = None
     try:
-        backend = open_model(args.model, threads=args.threads, input_hw=getattr(args, "size", None))
-        detector = Detector(backend, score_threshold=args.score)
-        outputs = Outputs(args, stream.fps)
+        outputs = Outputs(settings, stream.fps)
         try:
-            timings, stopped_early = detect_stream(stream, detector, outputs, args.max_frames)
+            timings, stopped_early = detect_stream(stream, detector, outputs, settings.max_frames)
         finally:
             stream.close()
             outputs.close_local()

@@ -8,7 +8,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from .postprocess import Detections
+from ..runtime.postprocess import Detections
 
 
 @lru_cache(maxsize=None)

@@ -14,7 +14,7 @@ from typing import BinaryIO, Optional
 import cv2
 import numpy as np
 
-from ..errors import UserError
+from .errors import UserError
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
 _EXIF_ORIENTATION_TAG = 0x0112

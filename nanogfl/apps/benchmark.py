@@ -6,8 +6,6 @@ inference, postprocess) and, separately, the bare network forward.
 """
 from __future__ import annotations
 
-import argparse
-import json
 import os
 import platform
 import sys
@@ -17,11 +15,13 @@ from pathlib import Path
 
 import numpy as np
 
-from ..data.image_io import load_image
+from ..contract import EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS, EVAL_SCORE_THRESHOLD
 from ..errors import UserError
-from .backends import Backend, open_model
-from .detector import Detector
-from .preprocess import preprocess
+from ..fileio import write_json
+from ..image_io import load_image
+from ..runtime.backends import Backend
+from ..runtime.detector import Detector
+from ..runtime.preprocess import preprocess
 
 STAGES = ("preprocess_ms", "inference_ms", "postprocess_ms", "total_ms", "bare_forward_ms")
 
@@ -94,27 +94,6 @@ def benchmark_image(path: str | None) -> tuple[np.ndarray, str]:
     return image, path
 
 
-def parse_sizes(raw: list[list[int]] | None) -> list[tuple[int, int] | None]:
-    if not raw:
-        return [None]
-    sizes = []
-    for values in raw:
-        if len(values) not in (1, 2):
-            raise UserError(f"--size {' '.join(map(str, values))}: give S or H W")
-        sizes.append((values[0], values[-1]))
-    return sizes
-
-
-def open_runs(args: argparse.Namespace) -> list[Run]:
-    runs = []
-    for model in args.model:
-        for backend in args.backend or [None]:
-            for size in parse_sizes(args.size):
-                for threads in args.threads:
-                    runs.append(Run(open_model(model, threads=threads, backend=backend, input_hw=size), threads))
-    return runs
-
-
 def measure(runs: list[Run], image: np.ndarray, warmup: int, frames: int, rounds: int = 5) -> None:
     """Warm every run up, then time ``frames`` frames per run in interleaved rounds."""
     for run in runs:
@@ -132,20 +111,14 @@ def measure(runs: list[Run], image: np.ndarray, warmup: int, frames: int, rounds
 
 def evaluate_accuracy(runs: list[Run], ann: str, images: str) -> None:
     """COCO AP per (model, backend, size) with the evaluation settings (score > 0.05, NMS 0.6, top 100)."""
-    try:
-        from ..config import DatasetConfig
-        from ..data.sources import build_source
-        from ..engine.evaluate import evaluate_model
-    except ImportError as e:
-        print(f"AP skipped: the evaluation code cannot be imported ({e})", file=sys.stderr)
-        return
+    from ..evaluation import evaluate_coco
+
     done: dict[tuple, dict[str, float]] = {}
     for run in runs:
         key = (run.setting.model, run.setting.backend, run.setting.input_hw)
         if key not in done:
-            source = build_source(DatasetConfig(format="coco", ann=ann, images=images), run.detector.class_names)
-            detector = Detector(run.backend, score_threshold=0.05, iou_threshold=0.6, max_detections=100)
-            metrics = evaluate_model(detector, source, verbose=False, progress=False)
+            metrics = evaluate_coco(run.backend, ann, images, score_threshold=EVAL_SCORE_THRESHOLD,
+                                    iou_threshold=EVAL_IOU_THRESHOLD, max_detections=EVAL_MAX_DETECTIONS)
             done[key] = {k: float(metrics[k]) for k in ("AP", "AP50")}
         run.accuracy = done[key]
 
@@ -183,28 +156,32 @@ def environment() -> dict:
     return info
 
 
-def run_benchmark(args: argparse.Namespace) -> int:
-    if args.runs < 1 or args.warmup < 0:
+def benchmark(backends: list[tuple[Backend, int]], image: np.ndarray, image_name: str, warmup: int = 10,
+              runs: int = 50, ann: str | None = None, images: str | None = None,
+              json_out: str | None = None) -> list[Result]:
+    """Time every opened ``(backend, threads)`` pair on ``image`` in interleaved rounds, optionally score COCO AP
+    on ``ann`` + ``images``, print the table and write the report to ``json_out`` (``-``: stdout)."""
+    if runs < 1 or warmup < 0:
         raise UserError("--runs must be >= 1 and --warmup >= 0")
-    if bool(args.ann) != bool(args.images):
+    if bool(ann) != bool(images):
         raise UserError("--ann and --images go together (COCO json and its image folder)")
-    image, image_name = benchmark_image(args.image)
-    runs = open_runs(args)
-    print(f"timing {len(runs)} configuration(s) on {image_name}: {args.warmup} warm-up + {args.runs} timed frames "
+    measured = [Run(backend, threads) for backend, threads in backends]
+    print(f"timing {len(measured)} configuration(s) on {image_name}: {warmup} warm-up + {runs} timed frames "
           f"each, interleaved", file=sys.stderr, flush=True)
-    measure(runs, image, args.warmup, args.runs)
-    if args.ann:
-        evaluate_accuracy(runs, args.ann, args.images)
-    results = [run.result() for run in runs]
-    print(format_table(results))
+    measure(measured, image, warmup, runs)
+    if ann and images:
+        evaluate_accuracy(measured, ann, images)
+    results = [run.result() for run in measured]
+    table_out = sys.stderr if json_out == "-" else sys.stdout
+    print(format_table(results), file=table_out)
     print("pre/infer/post: median ms per stage of frame -> boxes; bare: the network forward alone; "
           "post/inf: decode + NMS as a share of inference; pipe/bare: whole pipeline / bare forward; "
-          "vs 1st: FPS relative to the first row")
-    if args.json_out:
-        report = {"environment": environment(), "image": image_name, "warmup": args.warmup, "runs": args.runs,
+          "vs 1st: FPS relative to the first row", file=table_out)
+    if json_out:
+        report = {"environment": environment(), "image": image_name, "warmup": warmup, "runs": runs,
                   "results": [{**asdict(r.setting), **{k: v for k, v in asdict(r).items() if k != "setting"}}
                               for r in results]}
-        Path(args.json_out).parent.mkdir(parents=True, exist_ok=True)
-        Path(args.json_out).write_text(json.dumps(report, indent=2))
-        print(f"wrote {args.json_out}", file=sys.stderr)
-    return 0
+        write_json(json_out, report)
+        if json_out != "-":
+            print(f"wrote {json_out}", file=sys.stderr)
+    return results

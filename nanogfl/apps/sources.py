@@ -10,7 +10,7 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from ..data.image_io import IMAGE_EXTENSIONS, load_image
+from ..image_io import IMAGE_EXTENSIONS, load_image
 from ..errors import UserError
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv")

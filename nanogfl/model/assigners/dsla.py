@@ -10,11 +10,12 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import torch
+import torch.nn.functional as F
 
-from .box_ops import pairwise_iou
+from ..box_ops import pairwise_iou
 
 IOU_EPS = 1e-7
-LOG_FLOOR = -100.0  # the clamp torch's binary_cross_entropy applies to its logs
+LOGIT_LIMIT = 100.0  # far beyond where sigmoid saturates in float32; keeps inf logits finite
 
 
 @dataclass(frozen=True)
@@ -48,49 +49,51 @@ def pad_targets(gt_boxes: list[torch.Tensor], gt_labels: list[torch.Tensor], dev
     return boxes, labels, valid
 
 
-def _bce(probs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
-    return -(targets * probs.log().clamp(min=LOG_FLOOR) + (1 - targets) * (-probs).log1p().clamp(min=LOG_FLOOR))
+def _negative_cost(logits: torch.Tensor) -> torch.Tensor:
+    """BCE-with-logits(x, 0) * sigmoid(x)^2, the cost of a class whose target is 0."""
+    return F.softplus(logits) * logits.sigmoid().square()
 
 
-def _negative_cost(probs: torch.Tensor) -> torch.Tensor:
-    """BCE(p, 0) * p^2, the cost of a class whose target is 0."""
-    return -(-probs).log1p().clamp(min=LOG_FLOOR) * probs.square()
+def soft_label_cost(cls_logits: torch.Tensor, ious: torch.Tensor, gt_labels: torch.Tensor) -> torch.Tensor:
+    """Classification cost [B, N, G]: sum over classes of BCE-with-logits(x, t) * |t - sigmoid(x)|^2 with
+    t = one_hot(label) * IoU (NanoDet's formulation, on logits, so large logits stay exact).
 
-
-def soft_label_cost(scores: torch.Tensor, ious: torch.Tensor, gt_labels: torch.Tensor) -> torch.Tensor:
-    """Classification cost [B, N, G]: sum over classes of BCE(p, t) * |t - p|^2 with t = one_hot(label) * IoU.
-
-    scores [B, N, C] probabilities, ious [B, N, G], gt_labels [B, G]. Every class but the GT's has target 0,
-    so the sum is the GT-independent all-negative sum corrected at the GT's class: no [B, N, G, C] tensor.
+    cls_logits [B, N, C], ious [B, N, G], gt_labels [B, G]. Every class but the GT's has target 0, so the sum is
+    the GT-independent all-negative sum corrected at the GT's class: no [B, N, G, C] tensor.
     """
-    all_negative = _negative_cost(scores).sum(dim=2, keepdim=True)
-    at_label = scores.gather(2, gt_labels[:, None, :].expand(-1, scores.shape[1], -1))
+    all_negative = _negative_cost(cls_logits).sum(dim=2, keepdim=True)
+    at_label = cls_logits.gather(2, gt_labels[:, None, :].expand(-1, cls_logits.shape[1], -1))
     negative_at_label = _negative_cost(at_label)
-    positive_at_label = _bce(at_label, ious) * (ious - at_label).square()
+    positive_at_label = (F.binary_cross_entropy_with_logits(at_label, ious, reduction="none")
+                         * (ious - at_label.sigmoid()).square())
     return all_negative - negative_at_label + positive_at_label
 
 
 class DynamicSoftLabelAssigner:
+    """NanoDet-Plus's dynamic soft label assigner (see the module docstring), fed with the guiding head's class
+    logits and decoded boxes. ``assign_batch`` labels every prior of a batch at once."""
+
     def __init__(self, topk: int = 13, iou_factor: float = 3.0) -> None:
         self.topk = topk
         self.iou_factor = iou_factor
 
-    def assign(self, scores: torch.Tensor, priors: torch.Tensor, pred_boxes: torch.Tensor,
+    def assign(self, cls_logits: torch.Tensor, priors: torch.Tensor, pred_boxes: torch.Tensor,
                gt_boxes: torch.Tensor, gt_labels: torch.Tensor) -> Assignment:
-        """One image: scores [N, C] (sigmoid), priors [N, 3], pred_boxes [N, 4], gt_boxes [G, 4], gt_labels [G]."""
-        boxes, labels, valid = pad_targets([gt_boxes], [gt_labels], scores.device)
-        result = self.assign_batch(scores[None], priors, pred_boxes[None], boxes, labels, valid)
+        """One image: cls_logits [N, C], priors [N, 3], pred_boxes [N, 4], gt_boxes [G, 4], gt_labels [G]."""
+        boxes, labels, valid = pad_targets([gt_boxes], [gt_labels], cls_logits.device)
+        result = self.assign_batch(cls_logits[None], priors, pred_boxes[None], boxes, labels, valid)
         return Assignment(result.gt_index[0], result.labels[0], result.ious[0])
 
     @torch.no_grad()
-    def assign_batch(self, scores: torch.Tensor, priors: torch.Tensor, pred_boxes: torch.Tensor,
+    def assign_batch(self, cls_logits: torch.Tensor, priors: torch.Tensor, pred_boxes: torch.Tensor,
                      gt_boxes: torch.Tensor, gt_labels: torch.Tensor, gt_valid: torch.Tensor) -> Assignment:
-        """scores [B, N, C] (sigmoid), priors [N, 3], pred_boxes [B, N, 4]; padded GTs from ``pad_targets``."""
-        batch, num_priors = scores.shape[:2]
-        background = torch.full((batch, num_priors), -1, dtype=torch.long, device=scores.device)
+        """cls_logits [B, N, C], priors [N, 3], pred_boxes [B, N, 4]; padded GTs from ``pad_targets``."""
+        batch, num_priors = cls_logits.shape[:2]
+        background = torch.full((batch, num_priors), -1, dtype=torch.long, device=cls_logits.device)
         if gt_boxes.shape[1] == 0 or num_priors == 0:
-            return Assignment(background, background.clone(), torch.zeros(batch, num_priors, device=scores.device))
-        scores = scores.float().nan_to_num(0.0).clamp(0.0, 1.0)
+            return Assignment(background, background.clone(),
+                              torch.zeros(batch, num_priors, device=cls_logits.device))
+        cls_logits = cls_logits.float().nan_to_num(0.0).clamp(-LOGIT_LIMIT, LOGIT_LIMIT)
         gt_boxes = gt_boxes.float()
         gt_valid = gt_valid & gt_boxes.isfinite().all(dim=2)  # a NaN/inf GT can claim nothing
 
@@ -102,7 +105,7 @@ class DynamicSoftLabelAssigner:
 
         # Degenerate or astronomically large boxes can give inf/inf: such pairs simply do not overlap.
         ious = torch.vmap(pairwise_iou)(pred_boxes.float(), gt_boxes).nan_to_num(0.0, 0.0, 0.0).clamp(0.0, 1.0)
-        cost = soft_label_cost(scores, ious, gt_labels) + self.iou_factor * -(ious + IOU_EPS).log()
+        cost = soft_label_cost(cls_logits, ious, gt_labels) + self.iou_factor * -(ious + IOU_EPS).log()
         cost = cost.masked_fill(~pair_valid, float("inf"))
 
         # The sum of at most `topk` IoUs (each <= 1) never exceeds topk, so `k_max` lowest costs suffice.

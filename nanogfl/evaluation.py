@@ -1,10 +1,21 @@
-"""COCO box evaluation with pycocotools. Torch-free, so the runtime benchmark can report AP on a device."""
+"""COCO evaluation of a model on a dataset, torch-free (pycocotools), so a device without torch can score too.
+
+``evaluate_coco`` is the one entry point for a model file or an opened backend: ``nanogfl val``,
+``nanogfl benchmark --ann`` and the exporter's accuracy check all call it. Training scores its own batched
+predictions with ``evaluate_detections``.
+"""
 from __future__ import annotations
 
 import contextlib
 import io
+from pathlib import Path
+from typing import Optional
 
 import numpy as np
+
+from .contract import EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS, EVAL_SCORE_THRESHOLD
+from .runtime.backends import Backend, open_model
+from .runtime.detector import Detector
 
 METRIC_NAMES = ("AP", "AP50", "AP75", "APs", "APm", "APl")
 
@@ -64,3 +75,34 @@ def format_per_class(per_class: dict[str, float], columns: int = 3) -> str:
     rows = [" | ".join(cells[i:i + columns]) for i in range(0, len(cells), columns)]
     header = " | ".join(["class            AP   "] * min(columns, len(cells)))
     return "\n".join([header, "-" * len(header), *rows])
+
+
+def evaluate_coco(model: Backend | str | Path, ann: str | Path, images: str | Path, dataset_format: str = "coco",
+                  threads: int = 0, score_threshold: float = EVAL_SCORE_THRESHOLD,
+                  iou_threshold: float = EVAL_IOU_THRESHOLD, max_detections: int = EVAL_MAX_DETECTIONS,
+                  max_images: Optional[int] = None, verbose: bool = False, progress: bool = False) -> dict:
+    """AP, AP50, AP75, APs, APm, APl and per-class AP of ``model`` on a dataset.
+
+    ``model`` is an opened backend (any, the torch one included) or an ONNX / ncnn file. The dataset is read in
+    ``dataset_format`` (coco, voc or yolo) with the model's class names fixing the label order. ``max_images``
+    scores the first N images only. ``verbose`` prints the COCO tables, ``progress`` a progress bar.
+    """
+    from tqdm import tqdm
+
+    from .data.sources import build_source
+
+    backend = model if isinstance(model, Backend) else open_model(model, threads=threads)
+    detector = Detector(backend, score_threshold, iou_threshold, max_detections)
+    source = build_source(dataset_format, ann, images, list(backend.meta.class_names))
+    count = len(source) if max_images is None else min(max_images, len(source))
+    results: list[dict] = []
+    image_ids = []
+    for i in tqdm(range(count), desc="evaluating", disable=not progress, leave=False):
+        info = source.image_info(i)
+        sample = source.load(i)
+        image_ids.append(info.image_id)
+        if sample is None:
+            continue
+        dets = detector(sample.image)
+        results += detections_to_coco(info.image_id, dets.boxes, dets.scores, dets.labels, source.category_ids)
+    return evaluate_detections(source.coco_gt(), results, image_ids, verbose=verbose)

@@ -1,0 +1,54 @@
+"""The flag vocabulary every subcommand shares, and opening any model file (.pt, .onnx, .param).
+
+``--model`` is every model file (``--weights`` is an alias), ``--out`` every output location, ``--json PATH``
+writes the command's results as JSON to PATH (``-`` or no PATH: stdout), ``--size S`` or ``--size H W``.
+"""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from ..contract import check_input_size
+from ..errors import UserError
+from ..runtime.backends import INSTALL_HINTS, Backend, open_model, resolve_model_path
+
+
+def add_model(parser: argparse.ArgumentParser, help: str, nargs: str | None = None) -> None:
+    parser.add_argument("--model", "--weights", dest="model", required=True, nargs=nargs, metavar="MODEL", help=help)
+
+
+def add_size(parser: argparse.ArgumentParser, help: str = "input size S or H W (default: the model's)") -> None:
+    parser.add_argument("--size", nargs="+", type=int, metavar="N", help=help)
+
+
+def add_json(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", nargs="?", const="-", metavar="PATH",
+                        help=f"write {what} as JSON to PATH ('-' or no PATH: standard output)")
+
+
+def add_threads(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: the library default)")
+
+
+def input_size(values: list[int] | None) -> tuple[int, int] | None:
+    """``--size S`` or ``--size H W`` -> (height, width), checked; None when not given."""
+    if not values:
+        return None
+    if len(values) not in (1, 2):
+        raise UserError(f"--size {' '.join(map(str, values))}: give S or H W")
+    return check_input_size((values[0], values[-1]), "--size")
+
+
+def open_model_file(path: str | Path, threads: int = 0, backend: str | None = None,
+                    input_hw: tuple[int, int] | None = None) -> Backend:
+    """Any model file as a Backend: ONNX / ncnn through the torch-free runtime, a .pt checkpoint through PyTorch."""
+    resolved, kind = resolve_model_path(path, backend)
+    if kind != "torch":
+        return open_model(resolved, threads=threads, input_hw=input_hw)
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UserError(f"{resolved}: {INSTALL_HINTS['torch']}") from None
+    from ..engine.torch_backend import TorchBackend
+
+    return TorchBackend(resolved, threads, input_hw)

@@ -1,0 +1,47 @@
+"""``nanogfl export --model CKPT``: ONNX and/or ncnn (optionally int8) files, each verified against PyTorch."""
+from __future__ import annotations
+
+import argparse
+
+from .common import add_model, add_size, add_threads
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("export", help="export a checkpoint to ONNX and/or ncnn, verified")
+    add_model(p, "training checkpoint (.pt)")
+    p.add_argument("--format", nargs="+", default=["onnx", "ncnn"], choices=("onnx", "ncnn"))
+    add_size(p, "input size S or H W (default: the config's)")
+    p.add_argument("--out", default="export_out", metavar="DIR", help="output folder")
+    p.add_argument("--fp32", action="store_true", help="ncnn weights in fp32 (default fp16)")
+    p.add_argument("--int8", action="store_true", help="also write an ONNX Runtime static int8 (QDQ) model")
+    p.add_argument("--calib", help="folder of calibration images for --int8")
+    p.add_argument("--calib-count", type=int, default=100)
+    p.add_argument("--verify-images", help="images for the parity check (default: the checkpoint's val images "
+                                           "when they are here, else a synthetic frame)")
+    p.add_argument("--no-verify", action="store_true", help="skip the PyTorch/ONNX/ncnn parity check")
+    p.add_argument("--name", help="file name stem (default: ARCH_HxW)")
+    p.add_argument("--ann", help="COCO json: with --int8, print AP before/after quantisation")
+    p.add_argument("--images", help="image folder of --ann")
+    add_threads(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+
+    try:
+        import torch
+    except ImportError:
+        raise UserError("nanogfl export needs PyTorch: pip install torch==2.13.0 'nanogfl[export]'") from None
+    from ..exporter.pipeline import ExportOptions, export_checkpoint
+    from .common import input_size
+
+    if args.threads > 0:
+        torch.set_num_threads(args.threads)
+    options = ExportOptions(formats=tuple(dict.fromkeys(args.format)), input_hw=input_size(args.size),
+                            fp16=not args.fp32, name=args.name, verify=not args.no_verify,
+                            verify_images=args.verify_images, int8=args.int8, calib=args.calib,
+                            calib_count=args.calib_count, ann=args.ann, images=args.images, threads=args.threads)
+    result = export_checkpoint(args.model, args.out, options)
+    print("wrote " + ", ".join(str(f) for f in result.files))
+    return 0

@@ -1,0 +1,33 @@
+"""``nanogfl import --model SRC --out CKPT``: a published NanoDet-Plus ncnn/ONNX model -> a checkpoint."""
+from __future__ import annotations
+
+import argparse
+
+from ..contract import ARCH_NAMES
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("import", help="convert an official NanoDet-Plus ncnn/ONNX model into a checkpoint")
+    p.add_argument("src", nargs="?", help=argparse.SUPPRESS)  # the old positional form, same as --model
+    p.add_argument("--model", "--weights", dest="model", metavar="SRC",
+                   help=".param (with .bin beside it) or .onnx file")
+    p.add_argument("--arch", choices=ARCH_NAMES, default="nanodet-plus-m")
+    p.add_argument("--out", required=True, metavar="CKPT", help="checkpoint to write (.pt)")
+    p.add_argument("--size", nargs="+", type=int, default=[416], metavar="N",
+                   help="input size S or H W stored in the checkpoint (default 416)")
+    p.add_argument("--class-names", help="text file, one class name a line (default: COCO's 80)")
+    p.add_argument("--bn-images", help="images used to rebuild BatchNorm statistics (default: none)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..errors import UserError
+    from ..importer.pipeline import import_model, read_class_names
+    from .common import input_size
+
+    src = args.model or args.src
+    if not src or (args.model and args.src):
+        raise UserError("give the source model once: --model FILE.param or FILE.onnx")
+    class_names = read_class_names(args.class_names) if args.class_names else None
+    import_model(src, args.out, args.arch, input_size(args.size), class_names, args.bn_images)
+    return 0

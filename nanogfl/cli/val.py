@@ -1,0 +1,57 @@
+"""``nanogfl val --model M``: COCO evaluation of a checkpoint, ONNX or ncnn model."""
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+from .common import add_json, add_model, add_size, add_threads
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("val", help="COCO evaluation of a checkpoint or an exported model")
+    add_model(p, "checkpoint (.pt), ONNX (.onnx) or ncnn (.param)")
+    p.add_argument("--ann", help="annotations (default: the checkpoint config's val set)")
+    p.add_argument("--images", help="image folder of --ann")
+    p.add_argument("--format", default="coco", choices=("coco", "voc", "yolo"), help="format of --ann")
+    add_size(p)
+    add_json(p, "AP, AP50, AP75, APs, APm, APl and per-class AP")
+    add_threads(p)
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..config import EvalConfig
+    from ..errors import UserError
+    from ..evaluation import evaluate_coco
+    from ..fileio import write_json
+    from .common import input_size, open_model_file
+
+    model = Path(args.model)
+    if not model.exists():
+        raise UserError(f"model not found: {model}")
+    settings, dataset = EvalConfig(), None
+    if model.suffix == ".pt":  # the checkpoint knows its val set and evaluation settings
+        from ..checkpoint import checkpoint_config, read_checkpoint
+
+        cfg = checkpoint_config(read_checkpoint(model), model)
+        settings = cfg.eval
+        if cfg.data.val.ann:
+            dataset = (cfg.data.val.format, cfg.data.val.ann, cfg.data.val.images)
+    if args.ann:
+        if not args.images:
+            raise UserError("--ann needs --images (the folder of the images it lists)")
+        dataset = (args.format, args.ann, args.images)
+    if dataset is None:
+        raise UserError("no evaluation data: pass --ann FILE --images DIR")
+    backend = open_model_file(model, threads=args.threads, input_hw=input_size(args.size))
+    print(f"evaluating {model} at {backend.meta.input_hw[0]}x{backend.meta.input_hw[1]} on {dataset[1]}")
+    metrics = evaluate_coco(backend, dataset[1], dataset[2], dataset_format=dataset[0],
+                            score_threshold=settings.score_threshold, iou_threshold=settings.iou_threshold,
+                            max_detections=settings.max_detections, verbose=True, progress=True)
+    metrics["model"] = str(model)
+    metrics["input_size"] = list(backend.meta.input_hw)
+    if args.json:
+        write_json(args.json, metrics)
+        if args.json != "-":
+            print(f"wrote {args.json}")
+    return 0

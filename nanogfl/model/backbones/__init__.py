@@ -1,0 +1,4 @@
+"""Backbones: image -> multi-scale feature maps (strides 8, 16, 32)."""
+from .shufflenetv2 import ShuffleNetV2
+
+__all__ = ["ShuffleNetV2"]

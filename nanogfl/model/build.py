@@ -1,0 +1,53 @@
+"""Config parts -> modules. Each part section of ``ModelConfig`` names its kind; one small builder per part."""
+from __future__ import annotations
+
+import copy
+
+from ..config import AssignerConfig, BackboneConfig, HeadConfig, ModelConfig, NeckConfig
+from .assigners import DynamicSoftLabelAssigner
+from .backbones import ShuffleNetV2
+from .criterion import GFLCriterion
+from .detector import GFLDetector
+from .heads import DepthwiseGFLHead, SimpleConvHead
+from .necks import GhostPAN
+
+
+def build_backbone(cfg: BackboneConfig) -> ShuffleNetV2:
+    return ShuffleNetV2(cfg.width)
+
+
+def build_neck(cfg: NeckConfig, in_channels: tuple[int, ...]) -> GhostPAN:
+    return GhostPAN(in_channels, cfg.channels, cfg.kernel_size)
+
+
+def build_head(cfg: HeadConfig, num_classes: int, in_channels: int) -> DepthwiseGFLHead:
+    return DepthwiseGFLHead(num_classes, in_channels, len(cfg.strides), cfg.reg_max, cfg.stacked_convs,
+                            cfg.kernel_size)
+
+
+def build_assigner(cfg: AssignerConfig) -> DynamicSoftLabelAssigner:
+    return DynamicSoftLabelAssigner(cfg.topk, cfg.iou_factor)
+
+
+def build_detector(cfg: ModelConfig, num_classes: int, with_aux: bool = True) -> GFLDetector:
+    """The detector ``cfg`` describes; ``with_aux`` adds NanoDet-Plus's aux neck and aux head (training only).
+
+    >>> cfg = load_config("configs/nanodet-plus-m_320.yml")
+    >>> model = build_detector(cfg.model, num_classes=80)
+    >>> model.eval()(torch.zeros(1, 3, *cfg.input_hw)).shape  # [1, 2125, 112]
+    """
+    backbone = build_backbone(cfg.backbone)
+    neck = build_neck(cfg.neck, backbone.out_channels)
+    head = build_head(cfg.head, num_classes, cfg.neck.channels)
+    if neck.num_levels != len(cfg.head.strides):
+        raise ValueError(f"the neck gives {neck.num_levels} levels but model.head.strides has "
+                         f"{len(cfg.head.strides)}: {cfg.head.strides}")
+    aux_neck = aux_head = None
+    if with_aux:
+        aux_neck = copy.deepcopy(neck)
+        aux_head = SimpleConvHead(num_classes, 2 * cfg.neck.channels, len(cfg.head.strides), cfg.head.reg_max)
+    return GFLDetector(backbone, neck, head, tuple(cfg.head.strides), aux_neck, aux_head, cfg.detach_epoch)
+
+
+def build_criterion(cfg: ModelConfig, num_classes: int) -> GFLCriterion:
+    return GFLCriterion(build_assigner(cfg.assigner), num_classes, cfg.head.reg_max, tuple(cfg.head.strides))

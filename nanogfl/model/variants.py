@@ -1,0 +1,67 @@
+"""The published variants: one named builder each, with the reference numbers it is checked against.
+
+A variant's parts are the ``model.arch`` record in ``nanogfl.config.PUBLISHED_PARTS``; the builders here build
+that record. ``REFERENCES`` holds what the official release reports and what we measured on its files.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Optional
+
+from ..config import Config, ModelConfig, config_from_dict
+from ..contract import ARCH_NAMES
+from .build import build_detector
+from .detector import GFLDetector
+
+
+@dataclass(frozen=True)
+class Reference:
+    """Deploy size of the official model (BN folded, aux dropped) and its published COCO val2017 mAP."""
+    deploy_params: Optional[int]  # None: no published model
+    deploy_macs: dict[int, int]  # square input size -> multiply-accumulates
+    published: str
+
+
+REFERENCES: dict[str, Reference] = {
+    "nanodet-plus-m": Reference(1_186_000, {320: 451_000_000, 416: 762_000_000},
+                                "NanoDet-Plus-m: 1.17M params; COCO val2017 mAP 27.0 @320, 30.4 @416"),
+    "nanodet-plus-m-1.5x": Reference(2_461_000, {320: 879_000_000, 416: 1_486_000_000},
+                                     "NanoDet-Plus-m-1.5x: 2.44M params; COCO val2017 mAP 29.9 @320, 34.1 @416"),
+    "nanodet-plus-m-0.5x": Reference(None, {}, "ShuffleNetV2-0.5x backbone, no published weights"),
+}
+assert tuple(REFERENCES) == ARCH_NAMES
+
+
+def variant_config(arch: str) -> ModelConfig:
+    """The model section of a config for the published variant ``arch``."""
+    return config_from_dict({"model": {"arch": arch}}, f"--arch {arch}").model
+
+
+def build_variant(arch: str, num_classes: int = 80, with_aux: bool = True, detach_epoch: int = 10) -> GFLDetector:
+    cfg = variant_config(arch)
+    cfg.detach_epoch = detach_epoch
+    return build_detector(cfg, num_classes, with_aux)
+
+
+def nanodet_plus_m(num_classes: int = 80, with_aux: bool = True, detach_epoch: int = 10) -> GFLDetector:
+    """NanoDet-Plus-m: ShuffleNetV2 1.0x, GhostPAN 96 channels, 4 levels (strides 8-64).
+
+    >>> model = nanodet_plus_m(num_classes=80)
+    >>> preds = model.eval()(torch.zeros(1, 3, 416, 416))  # [1, 3598, 112]
+    """
+    return build_variant("nanodet-plus-m", num_classes, with_aux, detach_epoch)
+
+
+def nanodet_plus_m_1_5x(num_classes: int = 80, with_aux: bool = True, detach_epoch: int = 10) -> GFLDetector:
+    """NanoDet-Plus-m-1.5x: ShuffleNetV2 1.5x, GhostPAN 128 channels."""
+    return build_variant("nanodet-plus-m-1.5x", num_classes, with_aux, detach_epoch)
+
+
+def nanodet_plus_m_0_5x(num_classes: int = 80, with_aux: bool = True, detach_epoch: int = 10) -> GFLDetector:
+    """ShuffleNetV2 0.5x with a 96-channel GhostPAN: the smallest variant (no published weights)."""
+    return build_variant("nanodet-plus-m-0.5x", num_classes, with_aux, detach_epoch)
+
+
+def default_config(arch: str) -> Config:
+    """A whole default config around the published variant ``arch`` (what the importer writes)."""
+    return config_from_dict({"model": {"arch": arch}}, f"--arch {arch}")
