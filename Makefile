@@ -13,6 +13,7 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 install: $(BIN)/.installed
 
 test: $(BIN)/.installed
+	$(BIN)/ruff check nanogfl tests benchmarks demo export
 	$(BIN)/python -m pytest -q
 
 e2e: $(BIN)/.installed

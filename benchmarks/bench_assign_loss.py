@@ -15,9 +15,9 @@ import time
 import torch
 
 from nanogfl.model import nanodet_plus_m
+from nanogfl.model.assigners import DynamicSoftLabelAssigner
 from nanogfl.model.assigners.dsla import pad_targets
 from nanogfl.model.box_ops import decode_boxes, make_priors
-from nanogfl.model.assigners import DynamicSoftLabelAssigner
 from nanogfl.model.criterion import GFLCriterion
 
 NUM_CLASSES = 80

@@ -38,8 +38,8 @@ def export_ours(work: Path) -> Path:
     """Official weights -> checkpoint -> our ncnn export (fp16) at 416; a random model if no importer/weights."""
     import torch
 
-    from nanogfl.config import Config
     from nanogfl.checkpoint import save_checkpoint
+    from nanogfl.config import Config
     from nanogfl.exporter.pipeline import ExportOptions, export_checkpoint
     from nanogfl.model import nanodet_plus_m
 

@@ -16,8 +16,18 @@ from typing import Any, Literal, Optional
 
 import yaml
 
-from .contract import (ARCH_NAMES, BGR_MEAN, BGR_STD, EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS, EVAL_SCORE_THRESHOLD,
-                       NANODET_PLUS_STRIDES, ArchName, DatasetFormat, check_input_size)
+from .contract import (
+    ARCH_NAMES,
+    BGR_MEAN,
+    BGR_STD,
+    EVAL_IOU_THRESHOLD,
+    EVAL_MAX_DETECTIONS,
+    EVAL_SCORE_THRESHOLD,
+    NANODET_PLUS_STRIDES,
+    ArchName,
+    DatasetFormat,
+    check_input_size,
+)
 from .errors import UserError
 
 SHUFFLENET_V2_WIDTHS = (0.5, 1.0, 1.5, 2.0)

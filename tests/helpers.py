@@ -1,10 +1,17 @@
-"""Small real datasets cut out of ../shared/data for fast training tests."""
+"""Helpers shared by the tests: small real datasets cut out of ../shared/data, a tiny exported model, metadata
+of the official model. (The fixtures built from them live in conftest.py.)"""
 from __future__ import annotations
 
 import json
+import warnings
 from pathlib import Path
 
 import yaml
+
+from nanogfl.runtime.coco_names import COCO_CLASSES
+from nanogfl.runtime.metadata import ModelMeta
+
+TINY_INPUT_HW = (128, 160)  # small and non-square, so a height/width mix-up shows
 
 
 def tiny_coco(ann_file: Path, out_dir: Path, num_images: int = 8) -> Path:
@@ -33,3 +40,44 @@ def tiny_config(tmp_path: Path, ann: Path, images: Path, **train) -> Path:
     path = tmp_path / "tiny.yml"
     path.write_text(yaml.safe_dump(cfg))
     return path
+
+
+def official_meta(input_hw=(416, 416)) -> ModelMeta:
+    return ModelMeta(class_names=list(COCO_CLASSES), input_hw=tuple(input_hw), class_activation="none")
+
+
+def export_tiny_onnx(folder: Path, input_hw=TINY_INPUT_HW, num_classes: int = 3) -> Path:
+    """A randomly initialised NanoDet-Plus-m exported like the real exporter would (test fixture only), plus
+    its metadata json and a matching checkpoint ``tiny.pt``."""
+    import torch
+
+    from nanogfl.checkpoint import Checkpoint, save_checkpoint
+    from nanogfl.config import Config
+    from nanogfl.model import deploy_model, nanodet_plus_m
+
+    torch.manual_seed(0)
+    model = nanodet_plus_m(num_classes, with_aux=False).eval()
+    with torch.no_grad():  # random but non-trivial BN statistics, so folding BN is exercised
+        for module in model.modules():
+            if isinstance(module, torch.nn.BatchNorm2d):
+                module.running_mean.uniform_(-0.5, 0.5)
+                module.running_var.uniform_(0.5, 2.0)
+    cfg = Config()
+    cfg.model.input_size = list(input_hw)
+    save_checkpoint(folder / "tiny.pt", Checkpoint(model=model.state_dict(), config=cfg.to_dict(),
+                                                   class_names=[f"class{i}" for i in range(num_classes)],
+                                                   aux_trained=True))
+    onnx_path = folder / "tiny.onnx"
+    deploy = deploy_model(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)  # the legacy exporter announces its deprecation
+        torch.onnx.export(deploy, torch.zeros(1, 3, *input_hw), str(onnx_path), dynamo=False, opset_version=11,
+                          input_names=["data"], output_names=["output"])
+    ModelMeta(class_names=[f"class{i}" for i in range(num_classes)], input_hw=tuple(input_hw)).save(
+        onnx_path.with_suffix(".json"))
+    return onnx_path
+
+
+def read_json_lines(text: str) -> list[dict]:
+    return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
+

@@ -38,3 +38,39 @@ def test_overrides_and_errors(tmp_path):
         load_config(bad_size)
     with pytest.raises(ConfigError, match="config file not found"):
         load_config(tmp_path / "missing.yml")
+
+
+@pytest.mark.parametrize("override, words", [
+    ("model.arch=foo", "model.arch: 'foo' is not one of nanodet-plus-m, nanodet-plus-m-1.5x, nanodet-plus-m-0.5x"),
+    ("model.input_size=[320]", "model.input_size must be (height, width), got [320]"),
+    ("model.assign_guidance=aux2", "model.assign_guidance: 'aux2' is not one of auto, aux, main"),
+    ("data.train.format=csv", "data.train.format: 'csv' is not one of coco, voc, yolo"),
+    ("model.backbone.width=0.7", "model.backbone.width: 0.7 is not one of 0.5, 1.0, 1.5, 2.0"),
+    ("model.neck.name=fpn", "model.neck.name: 'fpn' is not one of ghost_pan"),
+])
+def test_closed_values_are_one_line_errors(override, words, capsys):
+    with pytest.raises(ConfigError) as error:
+        load_config(CONFIGS[0], [override])
+    assert words in str(error.value) and "\n" not in str(error.value)
+    from nanogfl.cli import main
+
+    assert main(["info", str(CONFIGS[0]), "--json"]) == 0  # the shipped config itself is fine
+    capsys.readouterr()
+
+
+def test_arch_fills_the_parts_and_sections_override_them(tmp_path):
+    path = tmp_path / "wide.yml"
+    path.write_text("model:\n  arch: nanodet-plus-m-1.5x\n  neck: {channels: 64}\n")
+    cfg = load_config(path)
+    assert cfg.model.backbone.width == 1.5 and cfg.model.neck.channels == 64 and cfg.model.head.reg_max == 7
+
+
+def test_retired_keys_of_old_checkpoints_are_migrated_with_a_note():
+    from nanogfl.config import config_from_dict
+
+    old = {"model": {"arch": "nanodet-plus-m-1.5x", "input_size": [416, 416], "reg_max": 7, "detach_epoch": 10}}
+    with pytest.warns(UserWarning, match="model.reg_max is now model.head.reg_max"):
+        cfg = config_from_dict(old, "old.pt", migrate=True)
+    assert cfg.model.head.reg_max == 7 and cfg.model.neck.channels == 128
+    with pytest.raises(ConfigError, match="unknown key 'reg_max'"):
+        config_from_dict(old, "new.yml")  # a config file written today must use the current keys

@@ -52,7 +52,8 @@ class FpsMeter:
         now = time.perf_counter()
         if self._last is not None:
             dt = max(now - self._last, 1e-6)
-            self._interval = dt if self._interval is None else self.smoothing * self._interval + (1 - self.smoothing) * dt
+            previous = dt if self._interval is None else self._interval
+            self._interval = self.smoothing * previous + (1 - self.smoothing) * dt
         self._last = now
         return None if self._interval is None else 1.0 / self._interval
 

@@ -30,7 +30,8 @@ class MjpegServer:
         try:
             self._httpd = ThreadingHTTPServer((host, port), self._handler_class())
         except OSError as e:
-            raise UserError(f"cannot serve on {host}:{port}: {e.strerror or e} (port in use? try another --serve port)") from None
+            raise UserError(f"cannot serve on {host}:{port}: {e.strerror or e} "
+                            f"(port in use? try another --serve port)") from None
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, name="mjpeg-server", daemon=True)
 

@@ -10,8 +10,8 @@ from typing import Iterator
 import cv2
 import numpy as np
 
-from ..image_io import IMAGE_EXTENSIONS, load_image
 from ..errors import UserError
+from ..image_io import IMAGE_EXTENSIONS, load_image
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv")
 DEFAULT_FPS = 30.0
@@ -42,7 +42,8 @@ def expand_source(spec: str) -> list[Path]:
     path = Path(spec)
     if path.is_file():
         if not (is_image(path) or is_video(path)):
-            raise UserError(f"{path}: not an image or video file (known: {', '.join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)})")
+            known = ", ".join(IMAGE_EXTENSIONS + VIDEO_EXTENSIONS)
+            raise UserError(f"{path}: not an image or video file (known: {known})")
         return [path]
     if path.is_dir():
         files = sorted(p for p in path.iterdir() if p.is_file() and (is_image(p) or is_video(p)))

@@ -39,16 +39,21 @@ def input_size(values: list[int] | None) -> tuple[int, int] | None:
     return check_input_size((values[0], values[-1]), "--size")
 
 
+def require_torch(path: str | Path) -> None:
+    """A one-line hint instead of a ModuleNotFoundError when a .pt meets a torch-free install."""
+    try:
+        import torch  # noqa: F401
+    except ImportError:
+        raise UserError(f"{path}: {INSTALL_HINTS['torch']}") from None
+
+
 def open_model_file(path: str | Path, threads: int = 0, backend: str | None = None,
                     input_hw: tuple[int, int] | None = None) -> Backend:
     """Any model file as a Backend: ONNX / ncnn through the torch-free runtime, a .pt checkpoint through PyTorch."""
     resolved, kind = resolve_model_path(path, backend)
     if kind != "torch":
         return open_model(resolved, threads=threads, input_hw=input_hw)
-    try:
-        import torch  # noqa: F401
-    except ImportError:
-        raise UserError(f"{resolved}: {INSTALL_HINTS['torch']}") from None
+    require_torch(resolved)
     from ..engine.torch_backend import TorchBackend
 
     return TorchBackend(resolved, threads, input_hw)

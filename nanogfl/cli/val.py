@@ -24,13 +24,14 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UserError
     from ..evaluation import evaluate_coco
     from ..fileio import write_json
-    from .common import input_size, open_model_file
+    from .common import input_size, open_model_file, require_torch
 
     model = Path(args.model)
     if not model.exists():
         raise UserError(f"model not found: {model}")
     settings, dataset = EvalConfig(), None
     if model.suffix == ".pt":  # the checkpoint knows its val set and evaluation settings
+        require_torch(model)
         from ..checkpoint import checkpoint_config, read_checkpoint
 
         cfg = checkpoint_config(read_checkpoint(model), model)

@@ -9,8 +9,8 @@ from typing import Optional
 import numpy as np
 
 from ..errors import UserError
-from .base import BoxRepairCounts, DetectionSource, ImageInfo, build_coco_gt, repair_boxes, require_folder
 from ..image_io import IMAGE_EXTENSIONS, read_image_header
+from .base import BoxRepairCounts, DetectionSource, ImageInfo, build_coco_gt, repair_boxes, require_folder
 
 
 @dataclass

@@ -8,8 +8,8 @@ import numpy as np
 import yaml
 
 from ..errors import UserError
-from .base import BoxRepairCounts, DetectionSource, ImageInfo, build_coco_gt, repair_boxes, require_folder
 from ..image_io import IMAGE_EXTENSIONS, read_image_header
+from .base import BoxRepairCounts, DetectionSource, ImageInfo, build_coco_gt, repair_boxes, require_folder
 
 
 def _names_from_yaml(path: Path) -> list[str]:

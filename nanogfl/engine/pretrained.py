@@ -5,8 +5,8 @@ import warnings
 
 from torch import nn
 
-from ..errors import UserError
 from ..checkpoint import read_checkpoint
+from ..errors import UserError
 
 PREDICTOR_PREFIXES = ("head.predictors.", "aux_head.cls_out.", "aux_head.reg_out.")
 

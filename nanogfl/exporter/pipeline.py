@@ -20,8 +20,7 @@ from ..model.deploy import DeployModel, deploy_model
 from ..model.detector import GFLDetector
 from ..runtime.metadata import ModelMeta, metadata_path
 from .common import ExportError, require_module
-from .verify import (FP16_TOLERANCE, FP32_TOLERANCE, ParityResult, Tolerance, load_verify_images,
-                     verify_exports)
+from .verify import FP16_TOLERANCE, FP32_TOLERANCE, ParityResult, Tolerance, load_verify_images, verify_exports
 
 FORMATS = ("onnx", "ncnn")
 

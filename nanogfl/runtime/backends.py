@@ -19,7 +19,8 @@ from .metadata import ModelMeta, metadata_path
 SUFFIX_BACKENDS = {".onnx": "onnxruntime", ".param": "ncnn", ".pt": "torch", ".pth": "torch"}
 BACKEND_SUFFIXES = {"onnxruntime": ".onnx", "ncnn": ".param", "torch": ".pt"}
 INSTALL_HINTS = {
-    "onnxruntime": "the onnxruntime package is not installed: pip install 'nanogfl[deploy]' (or pip install onnxruntime)",
+    "onnxruntime": "the onnxruntime package is not installed: pip install 'nanogfl[deploy]' "
+                   "(or pip install onnxruntime)",
     "ncnn": "the ncnn package is not installed: pip install 'nanogfl[deploy]' (or pip install ncnn)",
     "torch": "running a .pt checkpoint needs PyTorch: pip install 'nanogfl[train]' torch==2.13.0 "
              "(or export the model to ONNX/ncnn and run that without torch)",

@@ -10,11 +10,11 @@ import torch
 
 from nanogfl.config import AugmentConfig
 from nanogfl.data import CocoSource, TrainTransform
+from nanogfl.data.loader import DetectionDataset, build_loader, collate, set_epoch
 from nanogfl.data.transforms import boxes_into_input
+from nanogfl.errors import UserError
 from nanogfl.image_io import DataWarning
 from nanogfl.runtime.preprocess import preprocess
-from nanogfl.data.loader import DetectionDataset, build_loader, collate, set_epoch
-from nanogfl.errors import UserError
 
 INPUT_HW = (64, 96)
 

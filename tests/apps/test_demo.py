@@ -14,12 +14,11 @@ import cv2
 import numpy as np
 import pytest
 
-from nanogfl.cli import main
 from nanogfl.apps import demo, sources
 from nanogfl.apps.mjpeg import BOUNDARY, MjpegServer
-from runtime_fixtures import official_model  # noqa: F401 (fixture)
+from nanogfl.cli import main
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def count_frames(path) -> int:

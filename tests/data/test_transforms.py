@@ -6,9 +6,9 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from nanogfl.config import AugmentConfig
+from nanogfl.contract import BGR_MEAN, BGR_STD
 from nanogfl.data.transforms import TrainTransform, boxes_into_input, color_jitter, random_warp_matrix
 from nanogfl.runtime.postprocess import warp_boxes
-from nanogfl.contract import BGR_MEAN, BGR_STD
 from nanogfl.runtime.preprocess import preprocess
 
 MAGENTA = np.array([255, 0, 255], np.float32)

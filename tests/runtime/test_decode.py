@@ -3,7 +3,6 @@ import numpy as np
 import pytest
 
 from nanogfl.runtime.decode import decode_output, distribution_to_distance, make_priors, softmax
-from runtime_fixtures import coco_images, official_model, official_outputs  # noqa: F401 (fixtures)
 
 STRIDES = (8, 16, 32, 64)
 
@@ -41,7 +40,8 @@ def test_softmax_is_stable_for_huge_logits():
 
 def test_decode_matches_torch_on_real_outputs(official_outputs):
     torch = pytest.importorskip("torch")
-    from nanogfl.model.box_ops import decode_boxes, distribution_to_distance as torch_distance
+    from nanogfl.model.box_ops import decode_boxes
+    from nanogfl.model.box_ops import distribution_to_distance as torch_distance
 
     priors = make_priors((416, 416), STRIDES)
     for output, _ in official_outputs:

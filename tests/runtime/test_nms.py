@@ -7,7 +7,6 @@ from hypothesis.extra import numpy as hnp
 
 from nanogfl.runtime import nms
 from nanogfl.runtime.nms import multiclass_nms
-from runtime_fixtures import coco_images, official_model, official_outputs  # noqa: F401 (fixtures)
 
 
 def reference_iou(a, b):

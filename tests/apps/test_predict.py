@@ -3,10 +3,10 @@ import shutil
 
 import cv2
 import pytest
+from helpers import read_json_lines
 
 from nanogfl.cli import main
 from nanogfl.image_io import DataWarning
-from runtime_fixtures import coco_images, official_model, read_json_lines  # noqa: F401 (fixtures)
 
 
 @pytest.fixture

@@ -5,6 +5,7 @@ import csv
 import pytest
 import torch
 import yaml
+from helpers import tiny_coco
 
 from nanogfl.cli import main as cli
 from nanogfl.config import load_config
@@ -12,8 +13,6 @@ from nanogfl.engine.distributed import DistInfo
 from nanogfl.engine.torch_backend import TorchBackend
 from nanogfl.engine.train import Trainer
 from nanogfl.evaluation import evaluate_coco
-
-from helpers import tiny_coco
 
 
 def _ap(checkpoint, ann, images):

@@ -13,17 +13,18 @@ import numpy as np
 
 from nanogfl.runtime.backends import open_model
 from nanogfl.runtime.detector import Detector
-from runtime_fixtures import coco_images, official_model, tiny_onnx  # noqa: F401 (fixtures)
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 TORCH_FREE_SCRIPT = r"""
 import importlib, io, json, pkgutil, sys, contextlib
 sys.modules["torch"] = None  # from here on `import torch` (and torch.anything) raises ImportError
-import nanogfl.runtime
-modules = sorted(info.name for info in pkgutil.iter_modules(nanogfl.runtime.__path__))
-for name in modules:
-    importlib.import_module("nanogfl.runtime." + name)
+import nanogfl.apps, nanogfl.runtime
+modules = sorted(info.name for package in (nanogfl.runtime, nanogfl.apps)
+                 for info in pkgutil.iter_modules(package.__path__))
+for package in ("runtime", "apps"):
+    for info in pkgutil.iter_modules(getattr(nanogfl, package).__path__):
+        importlib.import_module(f"nanogfl.{package}.{info.name}")
 import nanogfl.cli, nanogfl.evaluation
 import cv2
 from nanogfl.errors import UserError
@@ -41,6 +42,10 @@ try:
     open_model(checkpoint)
 except UserError as e:
     result["checkpoint_error"] = str(e)
+stderr = io.StringIO()
+with contextlib.redirect_stderr(stderr):
+    result["val_pt_status"] = nanogfl.cli.main(["val", "--model", checkpoint, "--ann", "x.json", "--images", "."])
+result["val_pt_error"] = stderr.getvalue()
 stdout = io.StringIO()
 with contextlib.redirect_stdout(stdout):
     result["predict_status"] = nanogfl.cli.main(["predict", "--model", models[0], "--source", image_path, "--json",
@@ -65,6 +70,8 @@ def test_runtime_runs_without_torch(official_model, tiny_onnx, coco_images):
                      "benchmark", "sources", "draw", "mjpeg", "metadata"):
         assert expected in result["modules"]
     assert "pip install" in result["checkpoint_error"] and "torch" in result["checkpoint_error"]
+    assert result["val_pt_status"] == 2 and "needs PyTorch: pip install" in result["val_pt_error"]
+    assert result["val_pt_error"].count("\n") == 1
     # the same detections as in this (torch-enabled) process, for ncnn and ONNX Runtime alike
     image = cv2.imread(image_path)
     for model in models:

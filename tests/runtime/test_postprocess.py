@@ -3,12 +3,12 @@ import json
 
 import numpy as np
 import pytest
+from helpers import official_meta
 
 from nanogfl.runtime.backends import open_model
 from nanogfl.runtime.detector import Detector
 from nanogfl.runtime.postprocess import Detections, postprocess, warp_boxes
 from nanogfl.runtime.preprocess import resize_matrix
-from runtime_fixtures import official_meta, official_model  # noqa: F401 (fixtures)
 
 
 def test_warp_boxes_undoes_the_resize():

@@ -172,13 +172,15 @@ def test_vectorised_batch_matches_the_literal_rule():
     assert total_positive > 20  # the comparison exercised real assignments, conflicts included
 
 
-finite_or_huge = st.one_of(st.floats(-100, 200, allow_nan=False), st.sampled_from([-1e30, 1e30, 3e38, -3e38, math.inf, math.nan]))
+finite_or_huge = st.one_of(st.floats(-100, 200, allow_nan=False),
+                           st.sampled_from([-1e30, 1e30, 3e38, -3e38, math.inf, math.nan]))
 box_strategy = st.lists(finite_or_huge, min_size=4, max_size=4)
 
 
 @settings(max_examples=60, deadline=None)
 @given(gt=st.lists(box_strategy, max_size=6), seed=st.integers(0, 2 ** 16),
-       score_extreme=st.sampled_from([None, -math.inf, math.inf, math.nan, 1e4]), pred_scale=st.sampled_from([1.0, 1e20, 1e38]))
+       score_extreme=st.sampled_from([None, -math.inf, math.inf, math.nan, 1e4]),
+       pred_scale=st.sampled_from([1.0, 1e20, 1e38]))
 def test_assigner_never_fails_nor_produces_nan(gt, seed, score_extreme, pred_scale):
     generator = torch.Generator().manual_seed(seed)
     num_gt = len(gt)

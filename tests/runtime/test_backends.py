@@ -4,11 +4,11 @@ import sys
 
 import numpy as np
 import pytest
+from helpers import TINY_INPUT_HW, official_meta
 
 from nanogfl.errors import UserError
 from nanogfl.runtime.backends import ModelInputError, open_model, resolve_model_path
 from nanogfl.runtime.metadata import ModelMeta
-from runtime_fixtures import TINY_INPUT_HW, official_meta, official_model, tiny_onnx  # noqa: F401 (fixtures)
 
 
 def random_blob(input_hw, seed=0):

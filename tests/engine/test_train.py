@@ -2,13 +2,12 @@ import csv
 
 import pytest
 import torch
+from helpers import tiny_coco, tiny_config
 
-from nanogfl.config import load_config
 from nanogfl.checkpoint import load_model, read_checkpoint
+from nanogfl.config import load_config
 from nanogfl.engine.distributed import DistInfo
 from nanogfl.engine.train import Trainer
-
-from helpers import tiny_coco, tiny_config
 
 
 @pytest.fixture()

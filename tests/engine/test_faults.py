@@ -9,14 +9,13 @@ import time
 
 import pytest
 import torch
+from helpers import tiny_coco, tiny_config
 
-from nanogfl.config import load_config
 from nanogfl import checkpoint as ckpt
+from nanogfl.config import load_config
 from nanogfl.engine.distributed import DistInfo
 from nanogfl.engine.train import Trainer
 from nanogfl.errors import UserError
-
-from helpers import tiny_coco, tiny_config
 
 
 @pytest.fixture()

@@ -15,8 +15,8 @@ import pytest
 
 from nanogfl import image_io
 from nanogfl.data import CocoSource, VocSource, YoloSource
-from nanogfl.image_io import DataWarning, load_image, read_image_header
 from nanogfl.errors import UserError
+from nanogfl.image_io import DataWarning, load_image, read_image_header
 
 
 @pytest.fixture()

@@ -3,7 +3,6 @@ independently of the exporter's own check, non-square sizes, int8, clear errors,
 and COCO AP kept by the exported official NanoDet-Plus-m weights."""
 from __future__ import annotations
 
-import json
 import math
 from pathlib import Path
 
@@ -17,9 +16,9 @@ ncnn = pytest.importorskip("ncnn")
 pytest.importorskip("onnxsim")
 pytest.importorskip("pnnx")
 
+from nanogfl.checkpoint import Checkpoint, load_model, read_checkpoint, save_checkpoint  # noqa: E402
 from nanogfl.cli import main  # noqa: E402
 from nanogfl.config import Config  # noqa: E402
-from nanogfl.checkpoint import Checkpoint, load_model, read_checkpoint, save_checkpoint  # noqa: E402
 from nanogfl.errors import UserError  # noqa: E402
 from nanogfl.exporter import pipeline  # noqa: E402
 from nanogfl.exporter.pipeline import ExportOptions, export_checkpoint  # noqa: E402

@@ -11,14 +11,15 @@ import numpy as np
 import pytest
 import torch
 
-from nanogfl.cli import main
 from nanogfl.checkpoint import load_model
+from nanogfl.cli import main
+from nanogfl.contract import BGR_MEAN, BGR_STD
 from nanogfl.importer.batchnorm import _ChannelMoments, conv_batchnorm_pairs, rebuild_batchnorm
-from nanogfl.importer.pipeline import image_batches
 from nanogfl.importer.convert import import_graph, read_source
 from nanogfl.importer.graph_match import GraphMismatch
 from nanogfl.importer.ncnn_reader import TAG_INT8, NcnnFormatError, parse_layer_params
 from nanogfl.importer.onnx_reader import read_onnx
+from nanogfl.importer.pipeline import image_batches
 from nanogfl.importer.verify import open_source
 from nanogfl.model import GFLDetector, build_variant
 from nanogfl.model.backbones import ShuffleNetV2
@@ -26,7 +27,6 @@ from nanogfl.model.deploy import DeployModel
 from nanogfl.model.fuse import fuse_batchnorm
 from nanogfl.model.heads import DepthwiseGFLHead
 from nanogfl.model.necks import GhostPAN
-from nanogfl.contract import BGR_MEAN, BGR_STD
 from nanogfl.runtime.coco_names import COCO_CLASSES
 from nanogfl.runtime.preprocess import preprocess
 
