@@ -37,6 +37,10 @@ ARCH_NAMES: tuple[str, ...] = get_args(ArchName)
 DatasetFormat = Literal["coco", "voc", "yolo"]
 DATASET_FORMATS: tuple[str, ...] = get_args(DatasetFormat)
 
+# What ``nanogfl export`` writes: one ONNX file and/or one ncnn .param/.bin pair per input size.
+ExportFormat = Literal["onnx", "ncnn"]
+EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
+
 # What the class columns of a model output hold: probabilities (our exports) or logits (official fp16 ncnn).
 ClassActivation = Literal["sigmoid", "none"]
 CLASS_ACTIVATIONS: tuple[str, ...] = get_args(ClassActivation)

@@ -17,27 +17,28 @@ step "1. model size (BN folded, aux dropped)"
 nanogfl info configs/nanodet-plus-m_416.yml
 
 step "2. train from scratch for 2 epochs on the 209-image COCO train subset (CPU)"
-nanogfl train configs/coco-subset_nanodet-plus-m_320.yml --output-dir "$OUT/train" \
+nanogfl train configs/coco-subset_nanodet-plus-m_320.yml --out "$OUT/train" \
   --set train.epochs=2 train.val_interval=2 train.batch_size=16
 
 step "3. import the official NanoDet-Plus-m 416 weights (ncnn fp16) into a checkpoint"
-nanogfl import "$OFFICIAL" --arch nanodet-plus-m --size 416 --out "$OUT/nanodet-plus-m_416.pt" \
+nanogfl import --model "$OFFICIAL" --arch nanodet-plus-m --size 416 --out "$OUT/nanodet-plus-m_416.pt" \
   --bn-images "$DATA/coco_train2017_subset209/images"
 
 step "4. COCO evaluation of the imported checkpoint at 416 (reference: AP 0.335, AP50 0.492)"
-nanogfl val --weights "$OUT/nanodet-plus-m_416.pt" --ann "$VAL_ANN" --images "$VAL_IMAGES" --size 416 \
+nanogfl val --model "$OUT/nanodet-plus-m_416.pt" --ann "$VAL_ANN" --images "$VAL_IMAGES" --size 416 \
   --json "$OUT/val_torch_416.json"
 
 step "5. export to ONNX and ncnn (fp16), verified against PyTorch"
-nanogfl export --weights "$OUT/nanodet-plus-m_416.pt" --format onnx ncnn --size 416 --out "$OUT/export"
+nanogfl export --model "$OUT/nanodet-plus-m_416.pt" --format onnx ncnn --size 416 --out "$OUT/export" \
+  --verify-images "$VAL_IMAGES"
 MODEL="$OUT/export/nanodet-plus-m_416x416.param"
 
 step "6. COCO evaluation of the exported ncnn model through the torch-free runtime"
-nanogfl val --weights "$MODEL" --ann "$VAL_ANN" --images "$VAL_IMAGES" --threads 2 --json "$OUT/val_ncnn_416.json"
+nanogfl val --model "$MODEL" --ann "$VAL_ANN" --images "$VAL_IMAGES" --threads 2 --json "$OUT/val_ncnn_416.json"
 
 step "7. predictions on a real video and on images"
-nanogfl predict --model "$MODEL" --source "$DATA/video/carphone_pristine.mp4" --save "$OUT/predict" --threads 2
-nanogfl predict --model "$MODEL" --source "$VAL_IMAGES/000000397133.jpg" --save "$OUT/predict" --json
+nanogfl predict --model "$MODEL" --source "$DATA/video/carphone_pristine.mp4" --out "$OUT/predict" --threads 2
+nanogfl predict --model "$MODEL" --source "$VAL_IMAGES/000000397133.jpg" --out "$OUT/predict" --json
 
 step "8. latency: our export next to the official ncnn file, same run"
 mkdir -p "$OUT/official"

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from ..runtime.backends import BACKEND_SUFFIXES
 from .common import add_json
 
 
@@ -10,7 +11,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="latency (and optional COCO AP) per model, backend, threads, size")
     p.add_argument("--model", "--weights", dest="model", nargs="+", required=True, metavar="MODEL",
                    help="one or more .onnx / .param / .pt models")
-    p.add_argument("--backend", nargs="+", choices=("ncnn", "onnxruntime", "torch"),
+    p.add_argument("--backend", nargs="+", choices=tuple(BACKEND_SUFFIXES),
                    help="backends to try (default: the one each model file implies)")
     p.add_argument("--threads", nargs="+", type=int, default=[1])
     p.add_argument("--size", nargs="+", type=int, action="append", metavar="N",

@@ -3,13 +3,14 @@ from __future__ import annotations
 
 import argparse
 
+from ..contract import EXPORT_FORMATS
 from .common import add_model, add_size, add_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("export", help="export a checkpoint to ONNX and/or ncnn, verified")
     add_model(p, "training checkpoint (.pt)")
-    p.add_argument("--format", nargs="+", default=["onnx", "ncnn"], choices=("onnx", "ncnn"))
+    p.add_argument("--format", nargs="+", default=list(EXPORT_FORMATS), choices=EXPORT_FORMATS)
     add_size(p, "input size S or H W (default: the config's)")
     p.add_argument("--out", default="export_out", metavar="DIR", help="output folder")
     p.add_argument("--fp32", action="store_true", help="ncnn weights in fp32 (default fp16)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from ..contract import DATASET_FORMATS
 from .common import add_json, add_model, add_size, add_threads
 
 
@@ -12,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_model(p, "checkpoint (.pt), ONNX (.onnx) or ncnn (.param)")
     p.add_argument("--ann", help="annotations (default: the checkpoint config's val set)")
     p.add_argument("--images", help="image folder of --ann")
-    p.add_argument("--format", default="coco", choices=("coco", "voc", "yolo"), help="format of --ann")
+    p.add_argument("--format", default="coco", choices=DATASET_FORMATS, help="format of --ann")
     add_size(p)
     add_json(p, "AP, AP50, AP75, APs, APm, APl and per-class AP")
     add_threads(p)

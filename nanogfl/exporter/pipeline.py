@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Callable
 
 from ..checkpoint import load_model, model_meta
-from ..contract import check_input_size
+from ..contract import EXPORT_FORMATS, check_input_size
 from ..errors import UserError
 from ..image_io import list_images
 from ..model.deploy import DeployModel, deploy_model
@@ -22,13 +22,11 @@ from ..runtime.metadata import ModelMeta, metadata_path
 from .common import ExportError, require_module
 from .verify import FP16_TOLERANCE, FP32_TOLERANCE, ParityResult, Tolerance, load_verify_images, verify_exports
 
-FORMATS = ("onnx", "ncnn")
-
 
 @dataclass
 class ExportOptions:
     """What ``export_checkpoint`` writes and how it checks it (the ``nanogfl export`` flags)."""
-    formats: tuple[str, ...] = FORMATS
+    formats: tuple[str, ...] = EXPORT_FORMATS
     input_hw: tuple[int, int] | None = None  # None: the checkpoint config's size
     fp16: bool = True  # ncnn weights stored as half floats
     name: str | None = None  # file stem; default "<arch>_<H>x<W>"
@@ -51,9 +49,9 @@ class ExportResult:
 
 def _check_options(options: ExportOptions) -> None:
     """Fail before any work: unknown format, missing converter packages, missing calibration images."""
-    unknown = [f for f in options.formats if f not in FORMATS]
+    unknown = [f for f in options.formats if f not in EXPORT_FORMATS]
     if unknown or not options.formats:
-        raise UserError(f"--format must be one or more of {', '.join(FORMATS)}, got {list(options.formats)}")
+        raise UserError(f"--format must be one or more of {', '.join(EXPORT_FORMATS)}, got {list(options.formats)}")
     if options.input_hw is not None:
         check_input_size(options.input_hw, "--size")
     if "onnx" in options.formats:
