@@ -38,7 +38,7 @@ def export_ours(work: Path) -> Path:
     """Official weights -> checkpoint -> our ncnn export (fp16) at 416; a random model if no importer/weights."""
     import torch
 
-    from nanogfl.checkpoint import save_checkpoint
+    from nanogfl.checkpoint import Checkpoint, save_checkpoint
     from nanogfl.config import Config
     from nanogfl.exporter.pipeline import ExportOptions, export_checkpoint
     from nanogfl.model import nanodet_plus_m
@@ -55,7 +55,8 @@ def export_ours(work: Path) -> Path:
     cfg = Config()
     cfg.model.input_size = list(INPUT_HW)
     weights = work / "ours.pt"
-    save_checkpoint(weights, {"model": model.state_dict(), "config": cfg.to_dict(), "class_names": list(COCO_CLASSES)})
+    save_checkpoint(weights, Checkpoint(model=model.state_dict(), config=cfg.to_dict(),
+                                        class_names=list(COCO_CLASSES), aux_trained=False))
     result = export_checkpoint(weights, work / "export", ExportOptions(formats=("ncnn",), verify=False),
                                log=lambda line: print("  " + line))
     return next(f for f in result.files if f.suffix == ".param")

@@ -32,40 +32,40 @@ class ConfigError(UserError, ValueError):
 @dataclass
 class BackboneConfig:
     """The feature extractor: ShuffleNetV2 at a width multiplier (0.5, 1.0, 1.5 or 2.0)."""
-    name: Literal["shufflenetv2"] = "shufflenetv2"
-    width: float = 1.0
+    name: Literal["shufflenetv2"] = "shufflenetv2"  # the backbone kind
+    width: float = 1.0  # channel multiplier: stage channels 48/96/192 (0.5x) ... 244/488/976 (2.0x)
 
 
 @dataclass
 class NeckConfig:
     """The feature pyramid: Ghost-PAN with ``channels`` per level and ``kernel_size`` depthwise convs."""
-    name: Literal["ghost_pan"] = "ghost_pan"
-    channels: int = 96
-    kernel_size: int = 5
+    name: Literal["ghost_pan"] = "ghost_pan"  # the neck kind
+    channels: int = 96  # channels of every pyramid level (96 for 1.0x, 128 for 1.5x)
+    kernel_size: int = 5  # depthwise kernel of the Ghost blocks and the downsampling convs
 
 
 @dataclass
 class HeadConfig:
     """The deployable head: one depthwise GFL tower per level; box sides as distributions over reg_max + 1 bins."""
-    name: Literal["depthwise_gfl"] = "depthwise_gfl"
-    reg_max: int = 7
-    stacked_convs: int = 2
-    kernel_size: int = 5
-    strides: list[int] = field(default_factory=lambda: list(NANODET_PLUS_STRIDES))
+    name: Literal["depthwise_gfl"] = "depthwise_gfl"  # the head kind
+    reg_max: int = 7  # box distances are distributions over 0..reg_max strides
+    stacked_convs: int = 2  # (depthwise + pointwise) blocks per tower
+    kernel_size: int = 5  # depthwise kernel of the towers
+    strides: list[int] = field(default_factory=lambda: list(NANODET_PLUS_STRIDES))  # one per pyramid level
 
 
 @dataclass
 class AssignerConfig:
     """Label assignment: NanoDet-Plus's dynamic soft label assigner (top-k IoUs for dynamic k, IoU cost factor)."""
-    name: Literal["dsla"] = "dsla"
-    topk: int = 13
-    iou_factor: float = 3.0
+    name: Literal["dsla"] = "dsla"  # the assigner kind
+    topk: int = 13  # dynamic k of a GT = int(sum of its top-k candidate IoUs), at least 1
+    iou_factor: float = 3.0  # weight of -log(IoU) in the matching cost
 
 
 @dataclass
 class ModelConfig:
     """Architecture and input size. ``arch`` picks the published record; part sections override its fields."""
-    arch: ArchName = "nanodet-plus-m"
+    arch: ArchName = "nanodet-plus-m"  # the published variant (its parts are the defaults of the sections below)
     input_size: list[int] = field(default_factory=lambda: [320, 320])  # [height, width], multiples of 32
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     neck: NeckConfig = field(default_factory=NeckConfig)
@@ -89,7 +89,7 @@ assert tuple(PUBLISHED_PARTS) == ARCH_NAMES
 @dataclass
 class DatasetConfig:
     """One dataset: coco (json + image folder), voc (folder of xml or an ImageSets txt) or yolo (txt labels)."""
-    format: DatasetFormat = "coco"
+    format: DatasetFormat = "coco"  # coco, voc or yolo
     ann: str = ""  # coco: json file; voc: folder of xml (or a txt list of ids); yolo: folder of txt labels
     images: str = ""  # folder of images
 
@@ -97,41 +97,41 @@ class DatasetConfig:
 @dataclass
 class DataConfig:
     """Train/val datasets, class names (yolo needs them; coco/voc read them from the labels), normalisation."""
-    train: DatasetConfig = field(default_factory=DatasetConfig)
-    val: DatasetConfig = field(default_factory=DatasetConfig)
-    class_names: Optional[list[str]] = None
-    mean: list[float] = field(default_factory=lambda: list(BGR_MEAN))  # BGR
-    std: list[float] = field(default_factory=lambda: list(BGR_STD))
-    workers: int = 4
+    train: DatasetConfig = field(default_factory=DatasetConfig)  # what the model learns from
+    val: DatasetConfig = field(default_factory=DatasetConfig)  # what best.pt is chosen on (ann "" : no evaluation)
+    class_names: Optional[list[str]] = None  # fixes the label order; yolo labels need it (or a classes.txt)
+    mean: list[float] = field(default_factory=lambda: list(BGR_MEAN))  # per-channel mean, BGR order
+    std: list[float] = field(default_factory=lambda: list(BGR_STD))  # per-channel std, BGR order
+    workers: int = 4  # DataLoader worker processes (0: load in the training process)
 
 
 @dataclass
 class AugmentConfig:
     """Training augmentation (NanoDet-Plus recipe): one random warp per image, then colour jitter."""
-    scale: list[float] = field(default_factory=lambda: [0.6, 1.4])
-    stretch: list[float] = field(default_factory=lambda: [0.8, 1.2])
-    flip: float = 0.5
-    translate: float = 0.2
-    brightness: float = 0.2
-    contrast: list[float] = field(default_factory=lambda: [0.6, 1.4])
-    saturation: list[float] = field(default_factory=lambda: [0.5, 1.2])
+    scale: list[float] = field(default_factory=lambda: [0.6, 1.4])  # uniform range of the overall zoom
+    stretch: list[float] = field(default_factory=lambda: [0.8, 1.2])  # extra zoom per axis (aspect change)
+    flip: float = 0.5  # probability of a horizontal flip
+    translate: float = 0.2  # shift of the centre, as a fraction of the input size
+    brightness: float = 0.2  # +- added to pixels on the 0..1 scale (with probability 0.5)
+    contrast: list[float] = field(default_factory=lambda: [0.6, 1.4])  # multiplier range (probability 0.5)
+    saturation: list[float] = field(default_factory=lambda: [0.5, 1.2])  # HSV saturation multiplier (p 0.5)
 
 
 @dataclass
 class TrainConfig:
     """Optimiser and schedule: AdamW, linear warmup over steps, cosine to ``min_lr`` over the epochs, EMA."""
-    epochs: int = 300
+    epochs: int = 300  # length of the run (and of the cosine schedule)
     batch_size: int = 96  # global batch (split across DDP ranks)
-    lr: float = 1e-3
-    weight_decay: float = 0.05
-    warmup_steps: int = 500
-    warmup_ratio: float = 1e-4
-    min_lr: float = 5e-5
-    grad_clip: float = 35.0
-    ema_decay: float = 0.9998
+    lr: float = 1e-3  # AdamW learning rate after warmup, at epoch 0
+    weight_decay: float = 0.05  # AdamW (decoupled) weight decay
+    warmup_steps: int = 500  # linear warmup length in optimiser steps
+    warmup_ratio: float = 1e-4  # warmup starts at lr * warmup_ratio
+    min_lr: float = 5e-5  # where the cosine ends
+    grad_clip: float = 35.0  # max global gradient norm
+    ema_decay: float = 0.9998  # EMA of the weights (what checkpoints deploy), with NanoDet-Plus's ramp
     val_interval: int = 10  # epochs between evaluations (0: never)
-    amp: bool = True  # used on CUDA only
-    seed: int = 0
+    amp: bool = True  # float16 autocast, used on CUDA only
+    seed: int = 0  # shuffling, augmentation and initialisation
     max_bad_steps: int = 20  # consecutive non-finite losses before the run stops
     pretrained: Optional[str] = None  # checkpoint to start from (fine-tuning)
 
@@ -139,9 +139,9 @@ class TrainConfig:
 @dataclass
 class EvalConfig:
     """COCO evaluation settings (the contract's defaults: score > 0.05, class-aware NMS 0.6, top 100)."""
-    score_threshold: float = EVAL_SCORE_THRESHOLD
-    iou_threshold: float = EVAL_IOU_THRESHOLD
-    max_detections: int = EVAL_MAX_DETECTIONS
+    score_threshold: float = EVAL_SCORE_THRESHOLD  # candidates (box, class) above this score
+    iou_threshold: float = EVAL_IOU_THRESHOLD  # class-aware NMS
+    max_detections: int = EVAL_MAX_DETECTIONS  # kept per image
 
 
 @dataclass
@@ -152,7 +152,7 @@ class Config:
     augment: AugmentConfig = field(default_factory=AugmentConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     eval: EvalConfig = field(default_factory=EvalConfig)
-    output_dir: str = "runs/default"
+    output_dir: str = "runs/default"  # checkpoints, metrics.csv and TensorBoard logs (``--out`` overrides)
 
     @property
     def input_hw(self) -> tuple[int, int]:

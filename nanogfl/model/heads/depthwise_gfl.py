@@ -12,9 +12,9 @@ class DepthwiseGFLHead(nn.Module):
     """One tower per level: ``stacked_convs`` x (k x k dw + BN + act, 1x1 + BN + act), then a 1x1 conv with bias
     to ``num_classes + 4 * (reg_max + 1)`` channels (class logits, then side-major box-bin logits).
 
-    >>> head = DepthwiseGFLHead(num_classes=80, in_channels=96, num_levels=4)
-    >>> [f.shape[1] for f in features]  # four pyramid levels of 96 channels
-    >>> head(features).shape  # [B, N, 80 + 32]
+    >>> head = DepthwiseGFLHead(num_classes=80, in_channels=96, num_levels=2)
+    >>> levels = [torch.zeros(1, 96, 40, 40), torch.zeros(1, 96, 20, 20)]
+    >>> head(levels).shape  # [1, 1600 + 400, 80 + 4 * 8]
     """
 
     def __init__(self, num_classes: int, in_channels: int, num_levels: int, reg_max: int = 7,
