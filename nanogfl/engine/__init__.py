@@ -1,1 +1,2 @@
-"""Training and evaluation. Submodules import torch themselves; ``coco_eval`` works without it."""
+"""Training: the loop, EMA, LR schedule, in-training evaluation, DDP plumbing, logs, and running a .pt checkpoint
+(torch_backend). Everything here needs torch."""
