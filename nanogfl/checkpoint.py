@@ -101,11 +101,6 @@ def load_model(path: str | Path, with_aux: bool = False) -> tuple[GFLDetector, C
     """Model (deployable weights, eval mode), config and class names from a checkpoint."""
     checkpoint = read_checkpoint(path)
     cfg = checkpoint_config(checkpoint, path)
-    return model_from_checkpoint(checkpoint, cfg, path, with_aux), cfg, checkpoint.class_names
-
-
-def model_from_checkpoint(checkpoint: Checkpoint, cfg: Config, path: str | Path,
-                          with_aux: bool = False) -> GFLDetector:
     class_names = checkpoint.class_names
     model = build_detector(cfg.model, len(class_names), with_aux=with_aux)
     state = checkpoint.model
@@ -122,7 +117,7 @@ def model_from_checkpoint(checkpoint: Checkpoint, cfg: Config, path: str | Path,
     if missing or unexpected:
         raise CheckpointError(f"{path}: weights do not fit {cfg.model.arch} with {len(class_names)} classes "
                               f"(missing {missing[:3]}, unexpected {unexpected[:3]})")
-    return model.eval()
+    return model.eval(), cfg, class_names
 
 
 def model_meta(cfg: Config, class_names: list[str], input_hw: tuple[int, int] | None = None) -> ModelMeta:

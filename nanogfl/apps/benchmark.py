@@ -15,7 +15,6 @@ from pathlib import Path
 
 import numpy as np
 
-from ..contract import EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS, EVAL_SCORE_THRESHOLD
 from ..errors import UserError
 from ..fileio import write_json
 from ..image_io import load_image
@@ -117,8 +116,7 @@ def evaluate_accuracy(runs: list[Run], ann: str, images: str) -> None:
     for run in runs:
         key = (run.setting.model, run.setting.backend, run.setting.input_hw)
         if key not in done:
-            metrics = evaluate_coco(run.backend, ann, images, score_threshold=EVAL_SCORE_THRESHOLD,
-                                    iou_threshold=EVAL_IOU_THRESHOLD, max_detections=EVAL_MAX_DETECTIONS)
+            metrics = evaluate_coco(run.backend, ann, images)  # its defaults are the evaluation settings
             done[key] = {k: float(metrics[k]) for k in ("AP", "AP50")}
         run.accuracy = done[key]
 

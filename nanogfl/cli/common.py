@@ -13,8 +13,8 @@ from ..errors import UserError
 from ..runtime.backends import INSTALL_HINTS, Backend, open_model, resolve_model_path
 
 
-def add_model(parser: argparse.ArgumentParser, help: str, nargs: str | None = None) -> None:
-    parser.add_argument("--model", "--weights", dest="model", required=True, nargs=nargs, metavar="MODEL", help=help)
+def add_model(parser: argparse.ArgumentParser, help: str) -> None:
+    parser.add_argument("--model", "--weights", dest="model", required=True, metavar="MODEL", help=help)
 
 
 def add_size(parser: argparse.ArgumentParser, help: str = "input size S or H W (default: the model's)") -> None:

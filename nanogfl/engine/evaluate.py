@@ -9,7 +9,7 @@ from ..checkpoint import model_meta
 from ..config import Config
 from ..data.base import DetectionSource
 from ..evaluation import detections_to_coco, evaluate_detections
-from ..model.deploy import deploy_model
+from ..model.deploy import DeployModel
 from ..runtime.postprocess import postprocess
 from ..runtime.preprocess import preprocess
 from . import distributed as D
@@ -22,7 +22,7 @@ def evaluate_in_training(model: nn.Module, source: DetectionSource, cfg: Config,
     """Evaluate ``model`` on ``source`` with the runtime's preprocess and postprocess: every rank takes a shard,
     rank 0 scores the gathered results, every rank gets the metrics."""
     meta = model_meta(cfg, source.class_names)
-    deploy = deploy_model(model, fold_batchnorm=False)
+    deploy = DeployModel(model).eval()  # the export's output head on the EMA module itself: no copy per evaluation
     indices = list(range(info.rank, len(source), info.world_size))
     results: list[dict] = []
     with torch.no_grad():

@@ -66,10 +66,11 @@ class Trainer:
         self.out = Path(cfg.output_dir)
         seed_everything(cfg.train.seed)
 
-        train, val = cfg.data.train, cfg.data.val
-        self.train_source = build_source(train.format, train.ann, train.images, cfg.data.class_names)
+        train_set, val_set = cfg.data.train, cfg.data.val
+        self.train_source = build_source(train_set.format, train_set.ann, train_set.images, cfg.data.class_names)
         self.class_names = list(self.train_source.class_names)
-        self.val_source = build_source(val.format, val.ann, val.images, self.class_names) if val.ann else None
+        self.val_source = (build_source(val_set.format, val_set.ann, val_set.images, self.class_names)
+                           if val_set.ann else None)
         if info.world_size > cfg.train.batch_size or cfg.train.batch_size % info.world_size:
             raise UserError(f"train.batch_size {cfg.train.batch_size} must be a multiple of the number of "
                             f"processes ({info.world_size})")

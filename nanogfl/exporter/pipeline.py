@@ -134,7 +134,8 @@ def _export_staged(model: GFLDetector, meta: ModelMeta, name: str, staging: Path
     meta.save(metadata_path(staging / f"{name}.onnx"))  # one file serves model.onnx and model.param
 
     result = ExportResult()
-    reference = deploy_model(model, fold_batchnorm=False)  # BN not folded: the check covers the folding too
+    # BN not folded, so the check covers the folding too; ``deploy`` is a copy, so the loaded model itself serves
+    reference = deploy_model(model, fold_batchnorm=False, inplace=True)
     images = None
     if options.verify:
         images, where = load_verify_images(options.verify_images, val_images)

@@ -32,9 +32,14 @@ REFERENCES: dict[str, Reference] = {
 assert tuple(REFERENCES) == ARCH_NAMES
 
 
+def default_config(arch: str) -> Config:
+    """A whole default config around the published variant ``arch`` (what the importer writes)."""
+    return config_from_dict({"model": {"arch": arch}}, f"--arch {arch}")
+
+
 def variant_config(arch: str) -> ModelConfig:
     """The model section of a config for the published variant ``arch``."""
-    return config_from_dict({"model": {"arch": arch}}, f"--arch {arch}").model
+    return default_config(arch).model
 
 
 def build_variant(arch: str, num_classes: int = 80, with_aux: bool = True, detach_epoch: int = 10) -> GFLDetector:
@@ -60,8 +65,3 @@ def nanodet_plus_m_1_5x(num_classes: int = 80, with_aux: bool = True, detach_epo
 def nanodet_plus_m_0_5x(num_classes: int = 80, with_aux: bool = True, detach_epoch: int = 10) -> GFLDetector:
     """ShuffleNetV2 0.5x with a 96-channel GhostPAN: the smallest variant (no published weights)."""
     return build_variant("nanodet-plus-m-0.5x", num_classes, with_aux, detach_epoch)
-
-
-def default_config(arch: str) -> Config:
-    """A whole default config around the published variant ``arch`` (what the importer writes)."""
-    return config_from_dict({"model": {"arch": arch}}, f"--arch {arch}")
