@@ -124,4 +124,5 @@ def model_meta(cfg: Config, class_names: list[str], input_hw: tuple[int, int] | 
     """The runtime metadata (class names, input size, strides, ...) of a model trained with ``cfg``."""
     return ModelMeta(class_names=list(class_names), input_hw=tuple(input_hw or cfg.input_hw),
                      strides=tuple(cfg.model.head.strides), reg_max=cfg.model.head.reg_max,
-                     mean=tuple(cfg.data.mean), std=tuple(cfg.data.std), arch=cfg.model.arch)
+                     mean=tuple(cfg.data.mean), std=tuple(cfg.data.std), arch=cfg.model.arch,
+                     prior_offset=cfg.model.head.prior_offset)

@@ -30,7 +30,7 @@ EVAL_IOU_THRESHOLD = 0.6
 EVAL_MAX_DETECTIONS = 100
 
 # The published architectures (model/variants.py holds the record of parts behind each name).
-ArchName = Literal["nanodet-plus-m", "nanodet-plus-m-1.5x", "nanodet-plus-m-0.5x"]
+ArchName = Literal["nanodet-plus-m", "nanodet-plus-m-1.5x", "nanodet-plus-m-0.5x", "nanodet-m"]
 ARCH_NAMES: tuple[str, ...] = get_args(ArchName)
 
 # Dataset annotation formats (data/coco.py, data/voc.py, data/yolo.py).

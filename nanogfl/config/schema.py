@@ -38,10 +38,11 @@ class BackboneConfig:
 
 @dataclass
 class NeckConfig:
-    """The feature pyramid: Ghost-PAN with ``channels`` per level and ``kernel_size`` depthwise convs."""
-    name: Literal["ghost_pan"] = "ghost_pan"  # the neck kind
+    """The feature pyramid: Ghost-PAN (NanoDet-Plus, 4 levels) or the convolution-free PAN (NanoDet-m, 3 levels),
+    with ``channels`` per level."""
+    name: Literal["ghost_pan", "pan"] = "ghost_pan"  # the neck kind
     channels: int = 96  # channels of every pyramid level (96 for 1.0x, 128 for 1.5x)
-    kernel_size: int = 5  # depthwise kernel of the Ghost blocks and the downsampling convs
+    kernel_size: int = 5  # ghost_pan only: depthwise kernel of the Ghost blocks and the downsampling convs
 
 
 @dataclass
@@ -52,14 +53,19 @@ class HeadConfig:
     stacked_convs: int = 2  # (depthwise + pointwise) blocks per tower
     kernel_size: int = 5  # depthwise kernel of the towers
     strides: list[int] = field(default_factory=lambda: list(NANODET_PLUS_STRIDES))  # one per pyramid level
+    prior_offset: float = 0.0  # prior point of cell (x, y) is ((x + offset) * s, (y + offset) * s): 0.5 for NanoDet-m
+    quality: Literal["none", "dgqp"] = "none"  # dgqp: GFLV2's distribution-guided quality predictor (joint score)
+    quality_topk: int = 4  # dgqp: top probabilities per side fed to the predictor (their mean is added)
+    quality_channels: int = 64  # dgqp: hidden channels of the predictor
 
 
 @dataclass
 class AssignerConfig:
-    """Label assignment: NanoDet-Plus's dynamic soft label assigner (top-k IoUs for dynamic k, IoU cost factor)."""
-    name: Literal["dsla"] = "dsla"  # the assigner kind
-    topk: int = 13  # dynamic k of a GT = int(sum of its top-k candidate IoUs), at least 1
-    iou_factor: float = 3.0  # weight of -log(IoU) in the matching cost
+    """Label assignment: NanoDet-Plus's dynamic soft label assigner (dsla) or ATSS (NanoDet-m, GFL)."""
+    name: Literal["dsla", "atss"] = "dsla"  # the assigner kind
+    topk: int = 13  # dsla: dynamic k = int(sum of a GT's top-k IoUs); atss: candidates per level (9)
+    iou_factor: float = 3.0  # dsla: weight of -log(IoU) in the matching cost
+    box_scale: float = 5.0  # atss: side of the virtual square box of a prior, in strides
 
 
 @dataclass
@@ -71,6 +77,7 @@ class ModelConfig:
     neck: NeckConfig = field(default_factory=NeckConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
     assigner: AssignerConfig = field(default_factory=AssignerConfig)
+    aux_head: bool = True  # NanoDet-Plus's training-only assign-guidance branch (aux neck + aux head)
     detach_epoch: int = 10  # from this epoch on the aux branch no longer trains the backbone and neck
     # which head's predictions drive label assignment: aux (NanoDet-Plus), main, or auto = aux unless training
     # starts from a checkpoint whose aux branch was never trained (an imported official model)
@@ -82,6 +89,9 @@ PUBLISHED_PARTS: dict[str, dict[str, Any]] = {
     "nanodet-plus-m": {"backbone": {"width": 1.0}, "neck": {"channels": 96}},
     "nanodet-plus-m-1.5x": {"backbone": {"width": 1.5}, "neck": {"channels": 128}},
     "nanodet-plus-m-0.5x": {"backbone": {"width": 0.5}, "neck": {"channels": 96}},
+    "nanodet-m": {"backbone": {"width": 1.0}, "neck": {"name": "pan", "channels": 96},
+                  "head": {"kernel_size": 3, "strides": [8, 16, 32], "prior_offset": 0.5},
+                  "assigner": {"name": "atss", "topk": 9}, "aux_head": False},
 }
 assert tuple(PUBLISHED_PARTS) == ARCH_NAMES
 

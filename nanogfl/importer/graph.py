@@ -47,12 +47,14 @@ class ConvLayer:
 
 @dataclass
 class Node:
-    """One operator. ``conv`` is set for convolutions; every other node carries no weights."""
+    """One operator. ``conv`` is set for convolutions; every other node carries no weights. ``spatial_scale`` is
+    how much a non-conv node multiplies the stride of its input (pooling 2, x2 upsampling 0.5; None: unknown)."""
     name: str
     op_type: str
     inputs: list[str]
     outputs: list[str]
     conv: ConvLayer | None = None
+    spatial_scale: float | None = 1.0
 
 
 @dataclass

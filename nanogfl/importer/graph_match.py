@@ -45,24 +45,49 @@ def conv_ancestors(graph: NetGraph) -> dict[str, list[str]]:
     return ancestors
 
 
-def upstream_keys(graph: NetGraph) -> dict[str, str]:
-    """Convolution name -> hash of its shape and the sorted upstream keys of its parents (topological order)."""
+def conv_output_strides(graph: NetGraph) -> dict[str, float] | None:
+    """Convolution name -> stride of its output relative to the input image; None when some resize or pooling
+    factor is unknown. (NanoDet-m's PAN feeds every head level from all three laterals: only the resolution
+    tells the levels' towers apart.)"""
+    stride: dict[str, float | None] = {blob: 1.0 for blob in graph.inputs}
+    result: dict[str, float] = {}
+    for node in graph.nodes:
+        if not node.inputs:  # the Input layer of an ncnn graph
+            continue
+        incoming = next((stride[b] for b in node.inputs if b in stride), None)
+        if node.conv is not None:
+            produced = None if incoming is None else incoming * node.conv.stride[0]
+            if produced is None:
+                return None
+            result[node.conv.name] = produced
+        else:
+            produced = None if incoming is None or node.spatial_scale is None else incoming * node.spatial_scale
+        for blob in node.outputs:
+            stride[blob] = produced
+    return result
+
+
+def upstream_keys(graph: NetGraph, with_strides: bool = True) -> dict[str, str]:
+    """Convolution name -> hash of its shape (and output stride when ``with_strides`` and known) and the sorted
+    upstream keys of its parents (topological order)."""
     convs = {conv.name: conv for conv in graph.convs}
+    strides = conv_output_strides(graph) if with_strides else None
     keys: dict[str, str] = {}
     for name, parents in conv_ancestors(graph).items():
         conv = convs[name]
-        shape = (conv.kind, conv.kernel, conv.stride, conv.in_channels, conv.out_channels)
+        shape = (conv.kind, conv.kernel, conv.stride, conv.in_channels, conv.out_channels,
+                 round(strides[name], 3) if strides else None)
         keys[name] = _digest((shape, sorted(keys[p] for p in parents)))
     return keys
 
 
-def structural_keys(graph: NetGraph) -> dict[str, str]:
+def structural_keys(graph: NetGraph, with_strides: bool = True) -> dict[str, str]:
     """Convolution name -> key: its upstream key and the keys of its children, computed from the outputs back.
 
     Upstream keys alone can tie: two layers reading the same tensor with the same shape (ShuffleNetV2-0.5x:
     the neck's 1x1 96->96 on C4 and the next stage's first 1x1 96->96) differ only in what they feed.
     """
-    upstream = upstream_keys(graph)
+    upstream = upstream_keys(graph, with_strides)
     children: dict[str, list[str]] = {name: [] for name in upstream}
     for name, parents in conv_ancestors(graph).items():
         for parent in parents:
@@ -84,10 +109,11 @@ def _census(convs: list[ConvLayer]) -> str:
     return f"{len(convs)} convolutions ({', '.join(f'{n} {kind}' for kind, n in sorted(kinds.items()))})"
 
 
-def _first_difference(source: NetGraph, reference: NetGraph, label: str) -> str:
+def _first_difference(source: NetGraph, reference: NetGraph, label: str, with_strides: bool) -> str:
     # By upstream key, the first unmatched source layer in topological order has only matched ancestors, so
     # the reference layers with the same ancestors are the ones it was meant to be.
-    source_keys, reference_keys = upstream_keys(source), upstream_keys(reference)
+    source_keys = upstream_keys(source, with_strides)
+    reference_keys = upstream_keys(reference, with_strides)
     source_convs = {c.name: c for c in source.convs}
     reference_convs = {c.name: c for c in reference.convs}
     source_parents, reference_parents = conv_ancestors(source), conv_ancestors(reference)
@@ -112,12 +138,15 @@ def _first_difference(source: NetGraph, reference: NetGraph, label: str) -> str:
 def match_layers(source: NetGraph, reference: NetGraph, label: str) -> dict[str, ConvLayer]:
     """Reference convolution name -> the source convolution in the same place. ``label`` names the reference
     architecture in error messages. Raises :class:`GraphMismatch` (one line: what differs)."""
-    source_keys, reference_keys = structural_keys(source), structural_keys(reference)
+    # Output strides join the keys when both graphs state every resize and pooling factor.
+    with_strides = conv_output_strides(source) is not None and conv_output_strides(reference) is not None
+    source_keys = structural_keys(source, with_strides)
+    reference_keys = structural_keys(reference, with_strides)
     duplicated = [k for k, n in Counter(reference_keys.values()).items() if n > 1]
     if duplicated:  # a property of our own architecture, not of the user's file
         raise RuntimeError(f"{label}: {len(duplicated)} convolutions cannot be told apart by structure")
     if sorted(source_keys.values()) != sorted(reference_keys.values()):
-        detail = _first_difference(source, reference, label)
+        detail = _first_difference(source, reference, label, with_strides)
         raise GraphMismatch(f"{source.source} does not match {label}: the file has {_census(source.convs)}, "
                             f"the architecture {_census(reference.convs)}; first difference: {detail}")
     by_key = {key: name for name, key in source_keys.items()}

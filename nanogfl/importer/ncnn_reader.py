@@ -141,6 +141,17 @@ def _conv_layer(layer_type: str, name: str, params: dict[int, object], weights: 
                      (stride_h, stride_w), groups, weight_name=name)
 
 
+def _spatial_scale(layer_type: str, params: dict[int, object]) -> float | None:
+    if layer_type == "Pooling":
+        return None if params.get(4, 0) else float(params.get(2, 1))  # 4: global pooling; 2: stride
+    if layer_type == "Interp":
+        if params.get(3, 0) or params.get(4, 0):  # a fixed output size
+            return None
+        height_scale, width_scale = float(params.get(1, 1.0)), float(params.get(2, 1.0))
+        return 1.0 / height_scale if height_scale == width_scale and height_scale > 0 else None
+    return 1.0
+
+
 def read_ncnn(param_path: str | Path, bin_path: str | Path | None = None) -> NetGraph:
     """Parse ``model.param`` and its weights (default: ``model.bin`` beside it)."""
     param_path = Path(param_path)
@@ -161,7 +172,7 @@ def read_ncnn(param_path: str | Path, bin_path: str | Path | None = None) -> Net
                                   "graph does not contain (BatchNorm must be folded; no int8/other weights)")
         if layer_type == "Input":
             inputs += tops
-        nodes.append(Node(name, layer_type, bottoms, tops))
+        nodes.append(Node(name, layer_type, bottoms, tops, spatial_scale=_spatial_scale(layer_type, params)))
     if weights.offset != len(weights.data):
         raise NcnnFormatError(f"{bin_path}: {len(weights.data) - weights.offset} bytes left after the last "
                               "layer's weights; the .bin does not belong to this .param")

@@ -84,6 +84,21 @@ def _fold_batchnorm(conv: ConvLayer, node: "onnx.NodeProto", constants: dict[str
     conv.bias = ((bias - mean) * scale + beta).astype(np.float32)
 
 
+def _spatial_scale(node: "onnx.NodeProto", constants: dict[str, np.ndarray]) -> float | None:
+    if node.op_type in ("MaxPool", "AveragePool"):
+        strides = _attributes(node).get("strides", [1, 1])
+        return float(strides[0]) if len(set(strides)) == 1 else None
+    if node.op_type.startswith("Global"):
+        return None
+    if node.op_type in ("Resize", "Upsample"):
+        scale_input = 2 if node.op_type == "Resize" else 1
+        scales = constants.get(node.input[scale_input]) if len(node.input) > scale_input else None
+        if scales is None or scales.size != 4 or scales[2] != scales[3] or scales[2] <= 0:
+            return None
+        return 1.0 / float(scales[2])
+    return 1.0
+
+
 def read_onnx(source: "str | Path | bytes | onnx.ModelProto") -> NetGraph:
     model, where = _load(source)
     constants = _constants(model)
@@ -120,7 +135,8 @@ def read_onnx(source: "str | Path | bytes | onnx.ModelProto") -> NetGraph:
             formats.add(str(constants[onnx_node.input[1]].dtype))
             node = Node(name, op, list(onnx_node.input[:1]), list(onnx_node.output), conv)
         else:
-            node = Node(name, op, data_inputs, list(onnx_node.output))
+            node = Node(name, op, data_inputs, list(onnx_node.output),
+                        spatial_scale=_spatial_scale(onnx_node, constants))
         nodes.append(node)
         for output in onnx_node.output:
             producer[output] = node

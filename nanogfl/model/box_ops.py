@@ -12,13 +12,14 @@ def feature_sizes(input_hw: tuple[int, int], strides: tuple[int, ...]) -> list[t
     return [(math.ceil(input_hw[0] / s), math.ceil(input_hw[1] / s)) for s in strides]
 
 
-def make_priors(input_hw: tuple[int, int], strides: tuple[int, ...], device: torch.device | None = None,
-                dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """[N, 3] rows of (x, y, stride): point (col * s, row * s), no 0.5 offset, levels concatenated."""
+def make_priors(input_hw: tuple[int, int], strides: tuple[int, ...], offset: float = 0.0,
+                device: torch.device | None = None, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """[N, 3] rows of (x, y, stride): point ((col + offset) * s, (row + offset) * s), levels concatenated.
+    NanoDet-Plus uses offset 0, NanoDet-m 0.5 (cell centres)."""
     rows = []
     for (h, w), s in zip(feature_sizes(input_hw, strides), strides):
-        ys, xs = torch.meshgrid(torch.arange(h, device=device, dtype=dtype) * s,
-                                torch.arange(w, device=device, dtype=dtype) * s, indexing="ij")
+        ys, xs = torch.meshgrid((torch.arange(h, device=device, dtype=dtype) + offset) * s,
+                                (torch.arange(w, device=device, dtype=dtype) + offset) * s, indexing="ij")
         rows.append(torch.stack((xs.flatten(), ys.flatten(), torch.full_like(xs.flatten(), float(s))), dim=1))
     return torch.cat(rows, dim=0)
 

@@ -36,7 +36,8 @@ class GFLCriterion:
 
     def __init__(self, assigner: DynamicSoftLabelAssigner, num_classes: int, reg_max: int,
                  strides: tuple[int, ...], qfl_weight: float = 1.0, giou_weight: float = 2.0,
-                 dfl_weight: float = 0.25) -> None:
+                 dfl_weight: float = 0.25, prior_offset: float = 0.0) -> None:
+        self.prior_offset = prior_offset
         self.num_classes = num_classes
         self.reg_max = reg_max
         self.strides = tuple(strides)
@@ -54,7 +55,7 @@ class GFLCriterion:
         with torch.autocast(device_type=preds.device.type, enabled=False):
             preds = preds.float()
             aux_preds = aux_preds.float() if aux_preds is not None else None
-            priors = make_priors(input_hw, self.strides, device=preds.device)
+            priors = make_priors(input_hw, self.strides, self.prior_offset, device=preds.device)
             self._check_inputs(preds, priors, gt_boxes, gt_labels)
             guide = aux_preds if aux_preds is not None and assign_with_aux else preds
             assignment, padded_boxes = self._assign(guide.detach(), priors, gt_boxes, gt_labels)

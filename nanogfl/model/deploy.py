@@ -11,7 +11,8 @@ from .fuse import fuse_batchnorm
 
 
 class DeployModel(nn.Module):
-    """The exported graph: one tensor [B, N, C + 4 * (reg_max + 1)] with sigmoid on the class columns."""
+    """The exported graph: one tensor [B, N, C + 4 * (reg_max + 1)] whose class columns are scores in 0..1
+    (sigmoid, or GFLV2's joint score), then the box-bin logits."""
 
     def __init__(self, detector: GFLDetector) -> None:
         super().__init__()
@@ -19,8 +20,7 @@ class DeployModel(nn.Module):
         self.num_classes = detector.num_classes
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
-        preds = self.detector(images)
-        return torch.cat((preds[..., :self.num_classes].sigmoid(), preds[..., self.num_classes:]), dim=-1)
+        return self.detector(images, probabilities=True)
 
 
 def deploy_model(detector: GFLDetector, fold_batchnorm: bool = True, inplace: bool = False) -> DeployModel:

@@ -41,9 +41,10 @@ class GFLDetector(nn.Module):
     def has_aux(self) -> bool:
         return self.aux_neck is not None and self.aux_head is not None
 
-    def forward(self, images: torch.Tensor) -> torch.Tensor:
-        """Raw main-head predictions [B, N, num_classes + 4 * (reg_max + 1)]."""
-        return self.head(self.neck(self.backbone(images)))
+    def forward(self, images: torch.Tensor, probabilities: bool = False) -> torch.Tensor:
+        """Main-head predictions [B, N, num_classes + 4 * (reg_max + 1)]: class logits (the class scores
+        themselves when ``probabilities``: the deploy output), then box-bin logits."""
+        return self.head(self.neck(self.backbone(images)), probabilities)
 
     def forward_train(self, images: torch.Tensor, epoch: int) -> tuple[torch.Tensor, torch.Tensor | None]:
         """Main and aux predictions (aux None without the branch). From ``detach_epoch`` on, the aux branch no

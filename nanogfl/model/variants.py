@@ -28,6 +28,8 @@ REFERENCES: dict[str, Reference] = {
     "nanodet-plus-m-1.5x": Reference(2_461_000, {320: 879_000_000, 416: 1_486_000_000},
                                      "NanoDet-Plus-m-1.5x: 2.44M params; COCO val2017 mAP 29.9 @320, 34.1 @416"),
     "nanodet-plus-m-0.5x": Reference(None, {}, "ShuffleNetV2-0.5x backbone, no published weights"),
+    "nanodet-m": Reference(933_000, {320: 342_000_000},
+                           "NanoDet-m (legacy): 0.95M params; COCO val2017 mAP 20.6 @320, 23.5 @416"),
 }
 assert tuple(REFERENCES) == ARCH_NAMES
 
@@ -65,3 +67,9 @@ def nanodet_plus_m_1_5x(num_classes: int = 80, with_aux: bool = True, detach_epo
 def nanodet_plus_m_0_5x(num_classes: int = 80, with_aux: bool = True, detach_epoch: int = 10) -> GFLDetector:
     """ShuffleNetV2 0.5x with a 96-channel GhostPAN: the smallest variant (no published weights)."""
     return build_variant("nanodet-plus-m-0.5x", num_classes, with_aux, detach_epoch)
+
+
+def nanodet_m(num_classes: int = 80) -> GFLDetector:
+    """The original NanoDet-m: ShuffleNetV2 1.0x, convolution-free PAN (3 levels, strides 8-32), 3x3 depthwise
+    towers, ATSS assignment, priors at cell centres; no aux branch."""
+    return build_variant("nanodet-m", num_classes, with_aux=False)

@@ -41,6 +41,24 @@ def sigmoid_inplace(values: np.ndarray) -> np.ndarray:
     return values
 
 
+def join_split_outputs(outputs: list[np.ndarray], meta: ModelMeta) -> np.ndarray:
+    """Per-level (class [HW, C], box [HW, 4 * (reg_max + 1)]) pairs -> one [N, C + 4 * (reg_max + 1)] array."""
+    widths = (meta.num_classes, 4 * (meta.reg_max + 1))
+    levels = []
+    for level, pair in enumerate(zip(outputs[0::2], outputs[1::2])):
+        columns = []
+        for kind, array, width in zip(("class", "box"), pair, widths):
+            if array.size % width:
+                raise ModelInputError(f"split output {kind} blob of stride {meta.strides[level]} has shape "
+                                      f"{array.shape}, not [rows, {width}]")
+            columns.append(array.reshape(-1, width))
+        if len(columns[0]) != len(columns[1]):
+            raise ModelInputError(f"stride {meta.strides[level]}: {len(columns[0])} class rows but "
+                                  f"{len(columns[1])} box rows")
+        levels.append(np.concatenate(columns, axis=1))
+    return np.concatenate(levels, axis=0)
+
+
 class Backend:
     """A model opened for inference: ``forward(blob) -> output [N, C + 4 * (reg_max + 1)]`` with class
     probabilities, whatever the file's own class activation. ``meta`` describes the model; subclasses
@@ -52,6 +70,7 @@ class Backend:
         self.path = path
         self.meta = meta
         self.files = files  # every file the model needs (for the size on disk)
+        self.output_name = meta.output_name
 
     @property
     def size_mb(self) -> float:
@@ -63,9 +82,15 @@ class Backend:
             raise ModelInputError(f"{self.path.name}: input blob has shape {tuple(blob.shape)}, the model was opened "
                                   f"for {expected} (input size is (height, width) {tuple(self.meta.input_hw)})")
 
-    def run(self, blob: np.ndarray) -> np.ndarray:
-        """The bare network: blob -> output [N, D] exactly as the model file computes it."""
+    def extract(self, blob: np.ndarray, names: list[str]) -> list[np.ndarray]:
+        """The named output blobs of the bare network for ``blob``."""
         raise NotImplementedError
+
+    def run(self, blob: np.ndarray) -> np.ndarray:
+        """The bare network: blob -> output [N, D] exactly as the model file computes it (split outputs joined)."""
+        if not self.meta.split_outputs:
+            return self.extract(blob, [self.output_name])[0]
+        return join_split_outputs(self.extract(blob, self.meta.split_outputs), self.meta)
 
     def forward(self, blob: np.ndarray) -> np.ndarray:
         self.check_input(blob)
@@ -97,15 +122,20 @@ class OnnxRuntimeBackend(Backend):
             raise UserError(f"{path}: ONNX Runtime cannot load the model ({type(e).__name__}: {e})") from None
         model_input = self.session.get_inputs()[0]
         self.input_name = model_input.name
-        self.output_name = self.session.get_outputs()[0].name
         fixed_hw = model_input.shape[2:]
         if all(isinstance(v, int) for v in fixed_hw) and tuple(fixed_hw) != tuple(meta.input_hw):
             raise UserError(f"{path}: the model has a fixed input size {tuple(fixed_hw)} (height, width) but "
                             f"{tuple(meta.input_hw)} was asked for; export the model again for that size")
         super().__init__(path, meta, [path])
+        outputs = [o.name for o in self.session.get_outputs()]
+        missing = [name for name in meta.split_outputs if name not in outputs]
+        if missing:
+            raise UserError(f"{path}: the model has no output {missing[0]!r} (it has {outputs}); fix split_outputs "
+                            f"in {metadata_path(path)}")
+        self.output_name = outputs[0]
 
-    def run(self, blob: np.ndarray) -> np.ndarray:
-        return self.session.run([self.output_name], {self.input_name: blob})[0]
+    def extract(self, blob: np.ndarray, names: list[str]) -> list[np.ndarray]:
+        return self.session.run(names, {self.input_name: blob})
 
 
 class NcnnBackend(Backend):
@@ -132,21 +162,26 @@ class NcnnBackend(Backend):
             raise UserError(f"{path}: ncnn cannot parse this .param file")
         if self.net.load_model(str(weights)) != 0:
             raise UserError(f"{weights}: ncnn cannot load these weights (truncated, or not for {path.name}?)")
-        for kind, name, names in (("input", meta.input_name, self.net.input_names()),
-                                  ("output", meta.output_name, self.net.output_names())):
+        wanted = [("input", "input_name", meta.input_name, self.net.input_names())]
+        wanted += [("output", "split_outputs" if meta.split_outputs else "output_name", name, self.net.output_names())
+                   for name in meta.split_outputs or [meta.output_name]]
+        for kind, key, name, names in wanted:
             if name not in names:
                 raise UserError(f"{path}: the model has no {kind} blob {name!r} (it has {list(names)}); "
-                                f"fix {kind}_name in {metadata_path(path)}")
+                                f"fix {key} in {metadata_path(path)}")
         super().__init__(path, meta, [path, weights])
 
-    def run(self, blob: np.ndarray) -> np.ndarray:
+    def extract(self, blob: np.ndarray, names: list[str]) -> list[np.ndarray]:
         extractor = self.net.create_extractor()
         image = blob[0]  # ncnn works on CHW; keep the array alive while the Mat refers to it
         extractor.input(self.meta.input_name, self._ncnn.Mat(image))
-        status, output = extractor.extract(self.meta.output_name)
-        if status != 0:
-            raise RuntimeError(f"{self.path}: ncnn extract failed with status {status}")
-        return np.array(output)
+        outputs = []
+        for name in names:
+            status, output = extractor.extract(name)
+            if status != 0:
+                raise RuntimeError(f"{self.path}: ncnn extract of {name!r} failed with status {status}")
+            outputs.append(np.array(output))
+        return outputs
 
 
 def resolve_model_path(path: str | Path, backend: str | None = None) -> tuple[Path, str]:

@@ -16,21 +16,22 @@ def feature_sizes(input_hw: tuple[int, int], strides: tuple[int, ...]) -> list[t
 
 
 @lru_cache(maxsize=16)
-def _cached_priors(input_hw: tuple[int, int], strides: tuple[int, ...]) -> np.ndarray:
+def _cached_priors(input_hw: tuple[int, int], strides: tuple[int, ...], offset: float) -> np.ndarray:
     levels = []
     for (rows, cols), stride in zip(feature_sizes(input_hw, strides), strides):
-        ys, xs = np.meshgrid(np.arange(rows, dtype=np.float32) * stride,
-                             np.arange(cols, dtype=np.float32) * stride, indexing="ij")
+        ys, xs = np.meshgrid((np.arange(rows, dtype=np.float32) + np.float32(offset)) * stride,
+                             (np.arange(cols, dtype=np.float32) + np.float32(offset)) * stride, indexing="ij")
         levels.append(np.stack((xs.ravel(), ys.ravel(), np.full(xs.size, stride, np.float32)), axis=1))
     priors = np.concatenate(levels, axis=0)
     priors.flags.writeable = False  # shared by every caller through the cache
     return priors
 
 
-def make_priors(input_hw: tuple[int, int], strides: tuple[int, ...]) -> np.ndarray:
-    """[N, 3] float32 rows of (x, y, stride): point (col * s, row * s), no 0.5 offset, levels concatenated in
-    stride order, row-major inside a level. The array is cached and read-only."""
-    return _cached_priors((int(input_hw[0]), int(input_hw[1])), tuple(int(s) for s in strides))
+def make_priors(input_hw: tuple[int, int], strides: tuple[int, ...], offset: float = 0.0) -> np.ndarray:
+    """[N, 3] float32 rows of (x, y, stride): point ((col + offset) * s, (row + offset) * s), levels concatenated
+    in stride order, row-major inside a level (offset 0: NanoDet-Plus; 0.5: NanoDet-m's cell centres). The
+    array is cached and read-only."""
+    return _cached_priors((int(input_hw[0]), int(input_hw[1])), tuple(int(s) for s in strides), float(offset))
 
 
 def softmax(logits: np.ndarray, axis: int = -1) -> np.ndarray:

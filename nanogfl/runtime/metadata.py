@@ -30,6 +30,8 @@ class ModelMeta:
     class_activation: str = "sigmoid"
     input_name: str = INPUT_BLOB
     output_name: str = OUTPUT_BLOB
+    prior_offset: float = 0.0  # 0: NanoDet-Plus; 0.5: NanoDet-m (cell centres)
+    split_outputs: list[str] = field(default_factory=list)  # [cls_8, box_8, cls_16, box_16, ...]; [] = one output
     arch: str = "nanodet-plus-m"
     layout_version: int = LAYOUT_VERSION
     extra: dict = field(default_factory=dict)
@@ -61,6 +63,10 @@ class ModelMeta:
         data["strides"] = tuple(int(v) for v in data.get("strides", NANODET_PLUS_STRIDES))
         data["mean"] = tuple(float(v) for v in data.get("mean", cls.mean))
         data["std"] = tuple(float(v) for v in data.get("std", cls.std))
+        data["split_outputs"] = [str(v) for v in data.get("split_outputs", [])]
+        if data["split_outputs"] and len(data["split_outputs"]) != 2 * len(data["strides"]):
+            raise ValueError(f"{source}: split_outputs must name a class and a box blob per stride "
+                             f"({2 * len(data['strides'])} names), got {data['split_outputs']}")
         return cls(**data)
 
     @classmethod

@@ -57,7 +57,7 @@ def postprocess(output: np.ndarray, meta: ModelMeta, matrix: np.ndarray, image_h
     original image, given the preprocessing matrix (original -> input) and the original (height, width)."""
     if output.ndim == 3 and output.shape[0] == 1:
         output = output[0]
-    priors = make_priors(meta.input_hw, meta.strides)
+    priors = make_priors(meta.input_hw, meta.strides, meta.prior_offset)
     if len(priors) != len(output):
         raise ValueError(f"model output has {len(output)} rows but input size {tuple(meta.input_hw)} with strides "
                          f"{tuple(meta.strides)} gives {len(priors)} priors: the model was exported for another "

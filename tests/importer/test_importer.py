@@ -152,7 +152,7 @@ def test_official_ncnn_parity_on_real_images(official_model, official_ncnn, coco
     """Imported model in PyTorch vs the official file in ncnn (fp32 arithmetic) at 416, stretch resize."""
     _, images = coco_val
     blobs = real_blobs(images, 3, (416, 416))
-    official = open_source(read_source(official_ncnn), list(COCO_CLASSES), (416, 416))
+    official = open_source(read_source(official_ncnn), list(COCO_CLASSES), (416, 416), (8, 16, 32, 64), 7)
     with torch.no_grad():
         ours = DeployModel(official_model)(torch.from_numpy(blobs)).numpy()
     worst_cls = worst_box = 0.0
@@ -258,7 +258,7 @@ def test_cli_import_writes_a_loadable_fine_tunable_checkpoint(official_ncnn, coc
     assert len(class_names) == 80 and class_names[0] == "person"
     assert model.aux_head is not None
     blob = next(image_batches(sorted(bn_dir.iterdir())[:1], (320, 320), BGR_MEAN, BGR_STD)).numpy()
-    theirs = open_source(read_source(official_ncnn), list(COCO_CLASSES), (320, 320)).forward(blob)
+    theirs = open_source(read_source(official_ncnn), list(COCO_CLASSES), (320, 320), (8, 16, 32, 64), 7).forward(blob)
     with torch.no_grad():
         ours = DeployModel(model.eval())(torch.from_numpy(blob))[0].numpy()
     np.testing.assert_allclose(ours, theirs, atol=2e-3)

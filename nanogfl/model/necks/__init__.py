@@ -1,4 +1,5 @@
 """Necks: backbone feature maps -> fused pyramid levels for the head."""
 from .ghost_pan import GhostPAN
+from .pan import PAN
 
-__all__ = ["GhostPAN"]
+__all__ = ["GhostPAN", "PAN"]
