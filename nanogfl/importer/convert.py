@@ -1,4 +1,4 @@
-"""Published NanoDet-Plus deploy model (ncnn or ONNX) -> our unfused GFLDetector with the same weights.
+"""Published NanoDet-Plus / NanoDet-m deploy model (ncnn or ONNX) -> our unfused GFLDetector with the same weights.
 
 Our own deploy graph is the reference: ``deploy_model(model)`` exported to ONNX in memory and
 read with the same ONNX reader as user files. Its Conv weights are named after our modules, so once
@@ -39,18 +39,28 @@ def read_source(path: str | Path) -> NetGraph:
     raise UserError(f"{path}: expected an ncnn .param/.bin or an .onnx file")
 
 
-def infer_num_classes(graph: NetGraph, arch: str) -> int:
-    """The class count from the prediction convs: each has num_classes + 4 * (reg_max + 1) outputs."""
+def _num_classes_for(graph: NetGraph, arch: str) -> int | None:
     head = variant_config(arch).head
-    strides = list(head.strides)
     box_channels = 4 * (head.reg_max + 1)
     widths = sorted(conv.out_channels for conv in output_convs(graph))
-    if len(widths) != len(strides) or len(set(widths)) != 1 or widths[0] <= box_channels:
-        raise GraphMismatch(
-            f"{graph.source} is not a NanoDet-Plus deploy graph (different architecture): its output convolutions "
-            f"have {widths} channels, expected {len(strides)} (one per stride {strides}) of "
-            f"num_classes + {box_channels} each")
+    if len(widths) != len(head.strides) or len(set(widths)) != 1 or widths[0] <= box_channels:
+        return None
     return widths[0] - box_channels
+
+
+def infer_num_classes(graph: NetGraph, arch: str) -> int:
+    """The class count from the prediction convs: each has num_classes + 4 * (reg_max + 1) outputs."""
+    num_classes = _num_classes_for(graph, arch)
+    if num_classes is not None:
+        return num_classes
+    head = variant_config(arch).head
+    widths = sorted(conv.out_channels for conv in output_convs(graph))
+    others = [other for other in ARCH_NAMES if other != arch and _num_classes_for(graph, other) is not None]
+    hint = f" — its head fits {others[0]}: use --arch {others[0]}" if others else ""
+    raise GraphMismatch(
+        f"{graph.source} is not a {arch} deploy graph (different architecture): its output convolutions "
+        f"have {widths} channels, expected {len(head.strides)} (one per stride {list(head.strides)}) of "
+        f"num_classes + {4 * (head.reg_max + 1)} each{hint}")
 
 
 @functools.lru_cache(maxsize=8)

@@ -2,6 +2,7 @@
 operator as a parameter-free node that only routes tensors. Torch-free (numpy only)."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import numpy as np
@@ -74,3 +75,38 @@ class NetGraph:
 
     def has_op(self, op_type: str) -> bool:
         return any(n.op_type == op_type for n in self.nodes)
+
+    def conv_output_strides(self) -> dict[str, float] | None:
+        """Convolution name -> stride of its output relative to the input image; None when some resize or
+        pooling factor is unknown. (NanoDet-m's PAN feeds every head level from all three laterals: only the
+        resolution tells the levels' towers apart.)"""
+        stride: dict[str, float | None] = {blob: 1.0 for blob in self.inputs}
+        result: dict[str, float] = {}
+        for node in self.nodes:
+            if not node.inputs:  # the Input layer of an ncnn graph
+                continue
+            incoming = next((stride[b] for b in node.inputs if b in stride), None)
+            if node.conv is not None:
+                if incoming is None:
+                    return None
+                produced: float | None = incoming * node.conv.stride[0]
+                result[node.conv.name] = produced
+            else:
+                produced = None if incoming is None or node.spatial_scale is None else incoming * node.spatial_scale
+            for blob in node.outputs:
+                stride[blob] = produced
+        return result
+
+    def complexity(self, input_hw: tuple[int, int]) -> tuple[int, int]:
+        """(weights, multiply-accumulates) of the convolutions at ``input_hw``: the size of a published file,
+        counted the way ``nanogfl.model.complexity`` counts ours."""
+        strides = self.conv_output_strides()
+        if strides is None:
+            raise ValueError(f"{self.source}: some resize or pooling factor is unknown; cannot count MACs")
+        weights = macs = 0
+        for conv in self.convs:
+            weights += conv.weight.size + (conv.bias.size if conv.bias is not None else 0)
+            rows = math.ceil(input_hw[0] / strides[conv.name])
+            cols = math.ceil(input_hw[1] / strides[conv.name])
+            macs += rows * cols * conv.weight.size
+        return weights, macs

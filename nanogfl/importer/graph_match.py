@@ -45,33 +45,11 @@ def conv_ancestors(graph: NetGraph) -> dict[str, list[str]]:
     return ancestors
 
 
-def conv_output_strides(graph: NetGraph) -> dict[str, float] | None:
-    """Convolution name -> stride of its output relative to the input image; None when some resize or pooling
-    factor is unknown. (NanoDet-m's PAN feeds every head level from all three laterals: only the resolution
-    tells the levels' towers apart.)"""
-    stride: dict[str, float | None] = {blob: 1.0 for blob in graph.inputs}
-    result: dict[str, float] = {}
-    for node in graph.nodes:
-        if not node.inputs:  # the Input layer of an ncnn graph
-            continue
-        incoming = next((stride[b] for b in node.inputs if b in stride), None)
-        if node.conv is not None:
-            produced = None if incoming is None else incoming * node.conv.stride[0]
-            if produced is None:
-                return None
-            result[node.conv.name] = produced
-        else:
-            produced = None if incoming is None or node.spatial_scale is None else incoming * node.spatial_scale
-        for blob in node.outputs:
-            stride[blob] = produced
-    return result
-
-
 def upstream_keys(graph: NetGraph, with_strides: bool = True) -> dict[str, str]:
     """Convolution name -> hash of its shape (and output stride when ``with_strides`` and known) and the sorted
     upstream keys of its parents (topological order)."""
     convs = {conv.name: conv for conv in graph.convs}
-    strides = conv_output_strides(graph) if with_strides else None
+    strides = graph.conv_output_strides() if with_strides else None
     keys: dict[str, str] = {}
     for name, parents in conv_ancestors(graph).items():
         conv = convs[name]
@@ -139,7 +117,7 @@ def match_layers(source: NetGraph, reference: NetGraph, label: str) -> dict[str,
     """Reference convolution name -> the source convolution in the same place. ``label`` names the reference
     architecture in error messages. Raises :class:`GraphMismatch` (one line: what differs)."""
     # Output strides join the keys when both graphs state every resize and pooling factor.
-    with_strides = conv_output_strides(source) is not None and conv_output_strides(reference) is not None
+    with_strides = source.conv_output_strides() is not None and reference.conv_output_strides() is not None
     source_keys = structural_keys(source, with_strides)
     reference_keys = structural_keys(reference, with_strides)
     duplicated = [k for k, n in Counter(reference_keys.values()).items() if n > 1]

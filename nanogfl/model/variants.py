@@ -16,22 +16,30 @@ from .detector import GFLDetector
 
 @dataclass(frozen=True)
 class Reference:
-    """Deploy size of the official model (BN folded, aux dropped) and its published COCO val2017 mAP."""
+    """Deploy size of the official model (BN folded, aux dropped) and its published COCO val2017 mAP.
+    ``official_file`` (under the shared data folder) is the published file the numbers were counted from."""
     deploy_params: Optional[int]  # None: no published model
     deploy_macs: dict[int, int]  # square input size -> multiply-accumulates
     published: str
+    official_file: Optional[str] = None
 
 
 REFERENCES: dict[str, Reference] = {
-    "nanodet-plus-m": Reference(1_186_000, {320: 451_000_000, 416: 762_000_000},
-                                "NanoDet-Plus-m: 1.17M params; COCO val2017 mAP 27.0 @320, 30.4 @416"),
+    "nanodet-plus-m": Reference(1_186_346, {320: 450_712_800, 416: 762_090_840},
+                                "NanoDet-Plus-m: 1.17M params; COCO val2017 mAP 27.0 @320, 30.4 @416",
+                                "nanodet_plus_m_416_ncnn/nanodet-plus-m_416.param"),
     "nanodet-plus-m-1.5x": Reference(2_461_000, {320: 879_000_000, 416: 1_486_000_000},
                                      "NanoDet-Plus-m-1.5x: 2.44M params; COCO val2017 mAP 29.9 @320, 34.1 @416"),
     "nanodet-plus-m-0.5x": Reference(None, {}, "ShuffleNetV2-0.5x backbone, no published weights"),
-    "nanodet-m": Reference(933_000, {320: 342_000_000},
-                           "NanoDet-m (legacy): 0.95M params; COCO val2017 mAP 20.6 @320, 23.5 @416"),
+    "nanodet-m": Reference(941_818, {320: 342_223_200, 416: 578_357_208},
+                           "NanoDet-m (legacy): 0.95M params; COCO val2017 mAP 20.6 @320, 23.5 @416",
+                           "nanodet_m_ncnn/nanodet_m.param"),
 }
 assert tuple(REFERENCES) == ARCH_NAMES
+
+# GFLV2's quality predictor with its defaults (top 4 + mean per side, 64 channels): 20 * 64 + 64 + 64 + 1.
+DGQP_PARAMS = 1_409
+DGQP_MACS_PER_PRIOR = 20 * 64 + 64
 
 
 def default_config(arch: str) -> Config:

@@ -206,9 +206,9 @@ def test_channel_moments_merge_batches_exactly():
 
 # ---------------------------------------------------------------- refusals
 
-def test_legacy_nanodet_m_onnx_is_rejected(shared_data):
+def test_legacy_nanodet_m_onnx_as_plus_names_the_right_arch(shared_data):
     path = shared_data / "nanodet_m_onnx" / "nanodet-m_320.onnx"
-    with pytest.raises(GraphMismatch, match=r"not a NanoDet-Plus deploy graph.*\[112, 112, 112\]"):
+    with pytest.raises(GraphMismatch, match=r"not a nanodet-plus-m deploy graph.*\[112, 112, 112\].*--arch nanodet-m$"):
         import_graph(read_source(path), "nanodet-plus-m")
 
 
