@@ -69,6 +69,15 @@ def pairwise_iou(boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float = 1e-6) 
     return inter / union.clamp(min=eps)
 
 
+def aligned_iou(boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
+    """IoU of matching rows of [..., 4] and [..., 4]; elementwise the same arithmetic as ``pairwise_iou``."""
+    lt = torch.maximum(boxes1[..., :2], boxes2[..., :2])
+    rb = torch.minimum(boxes1[..., 2:], boxes2[..., 2:])
+    inter = (rb - lt).clamp(min=0).prod(dim=-1)
+    union = box_area(boxes1) + box_area(boxes2) - inter
+    return inter / union.clamp(min=eps)
+
+
 def aligned_giou(boxes1: torch.Tensor, boxes2: torch.Tensor, eps: float = 1e-6) -> torch.Tensor:
     """Generalized IoU of matching rows of [N, 4] and [N, 4]."""
     lt = torch.maximum(boxes1[:, :2], boxes2[:, :2])
