@@ -54,4 +54,12 @@ PY
 nanogfl benchmark --model "$MODEL" "$OUT/official/nanodet-plus-m_416.param" --threads 1 2 --size 416 \
   --json "$OUT/benchmark.json"
 
+step "9. legacy NanoDet-m: import its three published files and evaluate them (reference AP 0.233 / 0.249 / 0.227)"
+for spec in nanodet_m_ncnn/nanodet_m.param:320 nanodet_m_ncnn/nanodet-m-416.param:416 \
+            nanodet_m_onnx/nanodet-m_320.onnx:320; do
+  file=${spec%%:*}; size=${spec##*:}; name=$(basename "${file%.*}")
+  nanogfl import --model "$DATA/$file" --arch nanodet-m --size "$size" --out "$OUT/legacy_$name.pt"
+  nanogfl val --model "$OUT/legacy_$name.pt" --ann "$VAL_ANN" --images "$VAL_IMAGES" --json "$OUT/val_legacy_$name.json"
+done
+
 step "done: results in $OUT"

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 import torch
 
-from .assigners import Assignment, DynamicSoftLabelAssigner, pad_targets
+from .assigners import Assignment, ATSSAssigner, DynamicSoftLabelAssigner, pad_targets
 from .box_ops import box_to_distance, decode_boxes, make_priors
 from .losses import distribution_focal_loss, giou_loss, loss_normaliser, quality_focal_loss
 
@@ -34,7 +34,7 @@ class GFLCriterion:
     >>> loss.backward()
     """
 
-    def __init__(self, assigner: DynamicSoftLabelAssigner, num_classes: int, reg_max: int,
+    def __init__(self, assigner: DynamicSoftLabelAssigner | ATSSAssigner, num_classes: int, reg_max: int,
                  strides: tuple[int, ...], qfl_weight: float = 1.0, giou_weight: float = 2.0,
                  dfl_weight: float = 0.25, prior_offset: float = 0.0) -> None:
         self.prior_offset = prior_offset

@@ -60,8 +60,9 @@ def test_published_file_imports_and_matches_the_file_on_a_real_image(name, impor
     np.testing.assert_allclose(ours, theirs, atol=1e-4)
 
 
-@pytest.mark.parametrize("name", ["ncnn-320", "onnx-320"])
-def test_imported_model_scores_the_reference_ap(name, imported, coco_val):
+def test_imported_model_scores_the_reference_ap(imported, coco_val):
+    """One of the three here (minutes on 2 cores); ``make e2e`` scores all three."""
+    name = "ncnn-320"
     _, weights = imported[name]
     _, _, ap, ap50 = FILES[name]
     metrics = evaluate_coco(TorchBackend(weights), *coco_val)
@@ -75,7 +76,6 @@ def test_export_is_one_tensor_with_the_prior_offset_and_decodes_like_the_checkpo
     assert all(p.ok for p in result.parity)
     meta = json.loads((tmp_path / "nanodet-m_320x320.json").read_text())
     assert meta["prior_offset"] == 0.5 and meta["strides"] == [8, 16, 32] and meta["split_outputs"] == []
-    torch_ap = evaluate_coco(TorchBackend(weights), *coco_val, max_images=40)["AP"]
-    for suffix in (".onnx", ".param"):
-        backend = open_model(tmp_path / f"nanodet-m_320x320{suffix}", threads=1)
-        assert evaluate_coco(backend, *coco_val, max_images=40)["AP"] == pytest.approx(torch_ap, abs=0.002)
+    torch_ap = evaluate_coco(TorchBackend(weights), *coco_val, max_images=30)["AP"]
+    backend = open_model(tmp_path / "nanodet-m_320x320.param", threads=1)
+    assert evaluate_coco(backend, *coco_val, max_images=30)["AP"] == pytest.approx(torch_ap, abs=0.002)
