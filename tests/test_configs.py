@@ -55,7 +55,8 @@ def test_config_builds_trains_exports_and_has_its_recorded_size(path, tmp_path):
     criterion = build_criterion(cfg.model, 80)
     optimizer = torch.optim.SGD(model.parameters(), lr=0.01)
     images = torch.randn(2, 3, *STEP_HW)
-    boxes = [torch.tensor([[10.0, 12.0, 60.0, 80.0], [70.0, 20.0, 120.0, 50.0]]), torch.tensor([[5.0, 5.0, 40.0, 40.0]])]
+    boxes = [torch.tensor([[10.0, 12.0, 60.0, 80.0], [70.0, 20.0, 120.0, 50.0]]),
+             torch.tensor([[5.0, 5.0, 40.0, 40.0]])]
     labels = [torch.tensor([0, 2]), torch.tensor([79])]
     main, aux = model.train().forward_train(images, epoch=0)
     assert (aux is not None) == cfg.model.aux_head

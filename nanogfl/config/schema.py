@@ -78,6 +78,9 @@ class ModelConfig:
     head: HeadConfig = field(default_factory=HeadConfig)
     assigner: AssignerConfig = field(default_factory=AssignerConfig)
     aux_head: bool = True  # NanoDet-Plus's training-only assign-guidance branch (aux neck + aux head)
+    # clamped: QFL / box losses over max(positives, 1) / max(weight sum, 1) (NanoDet-Plus, mmdetection GFL);
+    # per_image: positives counted as at least 1 per image, weight sum unclamped (NanoDet-m's GFL head)
+    loss_normalisation: Literal["clamped", "per_image"] = "clamped"
     detach_epoch: int = 10  # from this epoch on the aux branch no longer trains the backbone and neck
     # which head's predictions drive label assignment: aux (NanoDet-Plus), main, or auto = aux unless training
     # starts from a checkpoint whose aux branch was never trained (an imported official model)
@@ -91,7 +94,7 @@ PUBLISHED_PARTS: dict[str, dict[str, Any]] = {
     "nanodet-plus-m-0.5x": {"backbone": {"width": 0.5}, "neck": {"channels": 96}},
     "nanodet-m": {"backbone": {"width": 1.0}, "neck": {"name": "pan", "channels": 96},
                   "head": {"kernel_size": 3, "strides": [8, 16, 32], "prior_offset": 0.5},
-                  "assigner": {"name": "atss", "topk": 9}, "aux_head": False},
+                  "assigner": {"name": "atss", "topk": 9}, "aux_head": False, "loss_normalisation": "per_image"},
 }
 assert tuple(PUBLISHED_PARTS) == ARCH_NAMES
 

@@ -63,4 +63,4 @@ def build_detector(cfg: ModelConfig, num_classes: int, with_aux: bool = True) ->
 
 def build_criterion(cfg: ModelConfig, num_classes: int) -> GFLCriterion:
     return GFLCriterion(build_assigner(cfg.assigner), num_classes, cfg.head.reg_max, tuple(cfg.head.strides),
-                        prior_offset=cfg.head.prior_offset)
+                        prior_offset=cfg.head.prior_offset, normalisation=cfg.loss_normalisation)

@@ -22,12 +22,18 @@ class Targets:
     num_pos_average: torch.Tensor  # positives over all ranks (at least 1) / world size
 
 
+LOSS_NORMALISATIONS = ("clamped", "per_image")
+UNCLAMPED_FLOOR = 1e-12  # "per_image": box losses over the bare weight sum (0 / floor = 0 without positives)
+
+
 class GFLCriterion:
     """QFL (weight 1) + GIoU (2) + DFL (0.25) for a GFL head, with labels from ``assigner``.
 
     Called with the main (and optional aux) raw predictions and per-image GT boxes/labels; returns the total loss
     and its detached terms. QFL is normalised by the positive count, GIoU and DFL by the summed quality weights
-    (max class probability of each positive), both over all DDP ranks.
+    (max class probability of each positive), both over all DDP ranks. ``normalisation`` "clamped" takes
+    max(count, 1) and max(weights, 1) (NanoDet-Plus, mmdetection's GFL); "per_image" counts each image's
+    positives as at least 1 and leaves the weight sum unclamped (NanoDet-m's GFL head).
 
     >>> criterion = GFLCriterion(DynamicSoftLabelAssigner(), num_classes=80, reg_max=7, strides=(8, 16, 32, 64))
     >>> loss, terms = criterion(preds, aux_preds, gt_boxes, gt_labels, input_hw=(320, 320))
@@ -36,8 +42,11 @@ class GFLCriterion:
 
     def __init__(self, assigner: DynamicSoftLabelAssigner | ATSSAssigner, num_classes: int, reg_max: int,
                  strides: tuple[int, ...], qfl_weight: float = 1.0, giou_weight: float = 2.0,
-                 dfl_weight: float = 0.25, prior_offset: float = 0.0) -> None:
+                 dfl_weight: float = 0.25, prior_offset: float = 0.0, normalisation: str = "clamped") -> None:
+        if normalisation not in LOSS_NORMALISATIONS:
+            raise ValueError(f"normalisation must be one of {LOSS_NORMALISATIONS}, got {normalisation!r}")
         self.prior_offset = prior_offset
+        self.normalisation = normalisation
         self.num_classes = num_classes
         self.reg_max = reg_max
         self.strides = tuple(strides)
@@ -94,7 +103,10 @@ class GFLCriterion:
         positive_index = positive.nonzero().squeeze(1)
         image_index = positive_index // num_priors
         positive_boxes = padded_boxes[image_index, assignment.gt_index.flatten()[positive_index]]
-        num_pos = loss_normaliser(positive.sum().float())
+        if self.normalisation == "per_image":
+            num_pos = loss_normaliser(assignment.positive.sum(dim=1).clamp(min=1).sum().float())
+        else:
+            num_pos = loss_normaliser(positive.sum().float())
         return Targets(assignment.labels.flatten(), assignment.ious.flatten(), positive_index,
                        priors[positive_index % num_priors], positive_boxes, num_pos)
 
@@ -108,7 +120,7 @@ class GFLCriterion:
         # With no positives these selections are empty: the sums are 0 and still connected to the graph.
         box_logits = all_box_logits[targets.positive_index]
         weights = cls_logits.detach()[targets.positive_index].sigmoid().amax(dim=1)
-        weight_norm = loss_normaliser(weights.sum())
+        weight_norm = loss_normaliser(weights.sum(), UNCLAMPED_FLOOR if self.normalisation == "per_image" else 1.0)
         pred_boxes = decode_boxes(box_logits, targets.positive_priors, self.reg_max)
         giou = (weights * giou_loss(pred_boxes, targets.positive_boxes)).sum() / weight_norm
 

@@ -17,17 +17,18 @@ def reduce_mean(value: torch.Tensor) -> torch.Tensor:
     return value / dist.get_world_size()
 
 
-def loss_normaliser(local_total: torch.Tensor) -> torch.Tensor:
+def loss_normaliser(local_total: torch.Tensor, floor: float = 1.0) -> torch.Tensor:
     """max(total over all ranks, 1) / world size.
 
     DDP averages gradients over ranks, so dividing each rank's loss by this makes the step identical to one
     process on the global batch. (NanoDet's own ``reduce_mean`` is a no-op: it all-reduces a temporary and
     returns its input, so each NanoDet rank divides by max(its local total, 1). That matches one process only on
     one rank; early in training, when the summed quality weights are below 1, the clamp makes 2 ranks see half
-    the box losses of one process. With one process both normalisers are max(total, 1).)
+    the box losses of one process. With one process both normalisers are max(total, 1).) ``floor`` replaces the
+    1: NanoDet-m's GFL head divides its box losses by the unclamped total.
     """
     world = dist.get_world_size() if dist.is_available() and dist.is_initialized() else 1
-    return (reduce_mean(local_total) * world).clamp(min=1.0) / world
+    return (reduce_mean(local_total) * world).clamp(min=floor) / world
 
 
 def quality_focal_loss(logits: torch.Tensor, labels: torch.Tensor, soft_labels: torch.Tensor,
