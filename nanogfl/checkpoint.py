@@ -33,8 +33,9 @@ class CheckpointError(UserError):
 class Checkpoint:
     """What a checkpoint file holds.
 
-    ``model`` is the deployable state dict (the EMA weights when trained here); ``aux_trained`` says whether its
-    aux branch learned anything (False for an imported official model, whose aux branch is freshly initialised);
+    ``model`` is the deployable state dict (the EMA weights when trained here; the trained weights themselves
+    with ``train.ema_decay: 0``); ``aux_trained`` says whether its aux branch learned anything (False for an
+    imported official model, whose aux branch is freshly initialised);
     ``train_state`` (optimizer, raw weights, step counters) is present in ``last.pt`` only, for ``--resume``.
     """
     model: dict[str, torch.Tensor]

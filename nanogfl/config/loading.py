@@ -177,3 +177,25 @@ def validate(cfg: Config) -> None:
         raise ConfigError(f"model.head.reg_max must be at least 1, got {cfg.model.head.reg_max}")
     if not cfg.model.head.strides or sorted(cfg.model.head.strides) != cfg.model.head.strides:
         raise ConfigError(f"model.head.strides must be increasing, got {cfg.model.head.strides}")
+    _validate_train(cfg)
+
+
+def _validate_train(cfg: Config) -> None:
+    """The optimiser / schedule / EMA fields: one consistent recipe."""
+    train = cfg.train
+    if train.schedule == "multistep" and not train.milestones:
+        raise ConfigError("train.milestones: schedule multistep needs at least one milestone epoch")
+    if train.schedule != "multistep" and train.milestones:
+        raise ConfigError(f"train.milestones {train.milestones} are only used by schedule multistep "
+                          f"(train.schedule is {train.schedule})")
+    if train.milestones and (train.milestones[0] < 1 or
+                             any(b <= a for a, b in zip(train.milestones, train.milestones[1:]))):
+        raise ConfigError(f"train.milestones must be strictly increasing epochs from 1 on, got {train.milestones}")
+    if not train.gamma > 0:
+        raise ConfigError(f"train.gamma must be positive, got {train.gamma}")
+    if not 0 <= train.momentum < 1:
+        raise ConfigError(f"train.momentum must be in [0, 1), got {train.momentum}")
+    if not 0 <= train.ema_decay < 1:
+        raise ConfigError(f"train.ema_decay must be in [0, 1) (0: no EMA), got {train.ema_decay}")
+    if not train.grad_clip >= 0:
+        raise ConfigError(f"train.grad_clip must be 0 (no clipping) or positive, got {train.grad_clip}")

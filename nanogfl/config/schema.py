@@ -120,28 +120,41 @@ class DataConfig:
 
 @dataclass
 class AugmentConfig:
-    """Training augmentation (NanoDet-Plus recipe): one random warp per image, then colour jitter."""
+    """Training augmentation: one random warp per image, then colour jitter.
+
+    The defaults are the NanoDet-Plus recipe (stretch-resize to the input); legacy NanoDet-m sets ``keep_ratio``
+    and ``stretch: [1, 1]``.
+    """
     scale: list[float] = field(default_factory=lambda: [0.6, 1.4])  # uniform range of the overall zoom
     stretch: list[float] = field(default_factory=lambda: [0.8, 1.2])  # extra zoom per axis (aspect change)
     flip: float = 0.5  # probability of a horizontal flip
-    translate: float = 0.2  # shift of the centre, as a fraction of the input size
+    translate: float = 0.2  # shift of the centre, fraction of the input size (keep_ratio: of the fitted image)
     brightness: float = 0.2  # +- added to pixels on the 0..1 scale (with probability 0.5)
     contrast: list[float] = field(default_factory=lambda: [0.6, 1.4])  # multiplier range (probability 0.5)
     saturation: list[float] = field(default_factory=lambda: [0.5, 1.2])  # HSV saturation multiplier (p 0.5)
+    keep_ratio: bool = False  # fit the image inside the input (one scale, centred, black borders), no stretch
 
 
 @dataclass
 class TrainConfig:
-    """Optimiser and schedule: AdamW, linear warmup over steps, cosine to ``min_lr`` over the epochs, EMA."""
+    """Optimiser and schedule. Defaults: the NanoDet-Plus recipe (AdamW, linear warmup over steps, cosine to
+    ``min_lr`` over the epochs, grad clipping, EMA). Legacy NanoDet-m: ``optimizer: sgd``, ``schedule: multistep``
+    with ``milestones``, ``ema_decay: 0``, ``grad_clip: 0``.
+    """
     epochs: int = 300  # length of the run (and of the cosine schedule)
     batch_size: int = 96  # global batch (split across DDP ranks)
-    lr: float = 1e-3  # AdamW learning rate after warmup, at epoch 0
-    weight_decay: float = 0.05  # AdamW (decoupled) weight decay
+    optimizer: Literal["adamw", "sgd"] = "adamw"  # adamw (decoupled weight decay) or sgd (momentum, L2 decay)
+    lr: float = 1e-3  # learning rate after warmup, at epoch 0
+    momentum: float = 0.9  # SGD momentum (sgd only)
+    weight_decay: float = 0.05  # AdamW: decoupled decay; SGD: L2 term added to the gradient
     warmup_steps: int = 500  # linear warmup length in optimiser steps
-    warmup_ratio: float = 1e-4  # warmup starts at lr * warmup_ratio
-    min_lr: float = 5e-5  # where the cosine ends
-    grad_clip: float = 35.0  # max global gradient norm
-    ema_decay: float = 0.9998  # EMA of the weights (what checkpoints deploy), with NanoDet-Plus's ramp
+    warmup_ratio: float = 1e-4  # warmup starts at lr * warmup_ratio (and scales the scheduled lr up to it)
+    schedule: Literal["cosine", "multistep"] = "cosine"  # lr over epochs: cosine to min_lr, or steps by gamma
+    min_lr: float = 5e-5  # where the cosine ends (cosine only)
+    milestones: list[int] = field(default_factory=list)  # multistep: epochs at which lr is multiplied by gamma
+    gamma: float = 0.1  # multistep: the factor applied at each milestone
+    grad_clip: float = 35.0  # max global gradient norm (0: no clipping)
+    ema_decay: float = 0.9998  # weight EMA (NanoDet-Plus ramp) deployed and evaluated; 0: the model itself
     val_interval: int = 10  # epochs between evaluations (0: never)
     amp: bool = True  # float16 autocast, used on CUDA only
     seed: int = 0  # shuffling, augmentation and initialisation

@@ -2,7 +2,8 @@
 
 The training transform is called as ``t(image, boxes, labels, rng) -> (chw float32, boxes, labels, matrix)``
 where ``matrix`` (3x3) maps original pixel coordinates to network-input coordinates. Evaluation uses the
-runtime's own ``preprocess`` (stretch resize + normalise), so trained and deployed models see the same input.
+runtime's own ``preprocess`` (stretch resize + normalise), so trained and deployed models see the same input
+(``augment.keep_ratio`` changes the training warp only: its models are still evaluated on stretched images).
 """
 from __future__ import annotations
 
@@ -37,18 +38,30 @@ def pixel_centre_matrix(matrix: np.ndarray) -> np.ndarray:
 
 def random_warp_matrix(src_hw: tuple[int, int], input_hw: tuple[int, int], augment: AugmentConfig,
                        rng: np.random.Generator) -> np.ndarray:
-    """Centre -> scale -> per-axis stretch -> flip -> stretch-resize to the input -> random translate."""
+    """Centre -> scale -> per-axis stretch -> flip -> random translate -> resize to the input.
+
+    The resize stretches the image to the input (NanoDet-Plus) or, with ``augment.keep_ratio``, fits it inside
+    with one factor and centres it (NanoDet's ``get_resize_matrix(keep_ratio=True)``, applied after the random
+    part as in its ``warp_and_resize``: the translate is then a fraction of the fitted image, not of the input).
+    """
     src_h, src_w = src_hw
     dst_h, dst_w = input_hw
     to_origin = np.array([[1, 0, -src_w / 2], [0, 1, -src_h / 2], [0, 0, 1]], np.float64)
     scale = rng.uniform(*augment.scale)
-    scale_x = scale * rng.uniform(*augment.stretch) * dst_w / src_w
-    scale_y = scale * rng.uniform(*augment.stretch) * dst_h / src_h
+    zoom_x = scale * rng.uniform(*augment.stretch)
+    zoom_y = scale * rng.uniform(*augment.stretch)
     if rng.random() < augment.flip:
-        scale_x = -scale_x
-    shift_x = rng.uniform(0.5 - augment.translate, 0.5 + augment.translate) * dst_w
-    shift_y = rng.uniform(0.5 - augment.translate, 0.5 + augment.translate) * dst_h
-    return np.array([[scale_x, 0, shift_x], [0, scale_y, shift_y], [0, 0, 1]], np.float64) @ to_origin
+        zoom_x = -zoom_x
+    centre_x = rng.uniform(0.5 - augment.translate, 0.5 + augment.translate)  # where the centre lands, as a
+    centre_y = rng.uniform(0.5 - augment.translate, 0.5 + augment.translate)  # fraction of the (fitted) image
+    if augment.keep_ratio:
+        # NanoDet: Resize(T(dst / 2) @ S(ratio) @ T(-src / 2)) @ T(centre * src) @ flip/stretch/scale @ centring
+        ratio = min(dst_w / src_w, dst_h / src_h)
+        return np.array([[zoom_x * ratio, 0, dst_w / 2 + (centre_x - 0.5) * src_w * ratio],
+                         [0, zoom_y * ratio, dst_h / 2 + (centre_y - 0.5) * src_h * ratio],
+                         [0, 0, 1]], np.float64) @ to_origin
+    return np.array([[zoom_x * dst_w / src_w, 0, centre_x * dst_w],
+                     [0, zoom_y * dst_h / src_h, centre_y * dst_h], [0, 0, 1]], np.float64) @ to_origin
 
 
 def color_jitter(image: np.ndarray, augment: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
@@ -66,7 +79,7 @@ def color_jitter(image: np.ndarray, augment: AugmentConfig, rng: np.random.Gener
 
 
 class TrainTransform:
-    """NanoDet-Plus training augmentation: random warp (scale, stretch, flip, translate), colour jitter, normalise."""
+    """Training augmentation: random warp (scale, stretch, flip, translate, resize), colour jitter, normalise."""
 
     def __init__(self, input_hw: tuple[int, int], augment: AugmentConfig,
                  mean: Sequence[float] = BGR_MEAN, std: Sequence[float] = BGR_STD) -> None:

@@ -22,7 +22,7 @@ def evaluate_in_training(model: nn.Module, source: DetectionSource, cfg: Config,
     """Evaluate ``model`` on ``source`` with the runtime's preprocess and postprocess: every rank takes a shard,
     rank 0 scores the gathered results, every rank gets the metrics."""
     meta = model_meta(cfg, source.class_names)
-    deploy = DeployModel(model).eval()  # the export's output head on the EMA module itself: no copy per evaluation
+    deploy = DeployModel(model).eval()  # the export's output head on the module itself: no copy per evaluation
     indices = list(range(info.rank, len(source), info.world_size))
     results: list[dict] = []
     with torch.no_grad():

@@ -1,4 +1,5 @@
-"""The training loop: AdamW, warmup + cosine, grad clipping, EMA, AMP on CUDA, DDP, checkpoints, resume."""
+"""The training loop: AdamW or SGD, warmup + cosine or multistep, grad clipping, EMA (optional), AMP on CUDA,
+DDP, checkpoints, resume."""
 from __future__ import annotations
 
 import random
@@ -22,7 +23,9 @@ from . import distributed as D
 from .ema import ModelEMA
 from .evaluate import evaluate_in_training
 from .logger import MetricLogger
+from .optim import build_optimizer, clip_gradients
 from .pretrained import load_pretrained
+from .resume import resumable_state
 from .schedule import learning_rate
 
 
@@ -94,11 +97,10 @@ class Trainer:
                     print(f"{cfg.train.pretrained} has no trained aux branch: the main head guides assignment")
         self.assign_with_aux = cfg.model.assign_guidance != "main"
         self.criterion = build_criterion(cfg.model, len(self.class_names))
-        self.optimizer = torch.optim.AdamW(self.model.parameters(), lr=cfg.train.lr,
-                                           weight_decay=cfg.train.weight_decay)
+        self.optimizer = build_optimizer(self.model, cfg.train)
         self.use_amp = cfg.train.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        self.ema = ModelEMA(self.model, cfg.train.ema_decay)
+        self.ema = ModelEMA(self.model, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
         self.step_module: nn.Module = TrainStep(self.model)
         if info.enabled:
             self.step_module = nn.parallel.DistributedDataParallel(
@@ -112,10 +114,16 @@ class Trainer:
             self._resume(self.out / "last.pt" if resume == "auto" else Path(resume))
         self.logger = MetricLogger(self.out, enabled=info.is_main)
 
+    @property
+    def deployable(self) -> nn.Module:
+        """What checkpoints deploy and evaluation scores: the EMA module, or the model itself without EMA."""
+        return self.model if self.ema is None else self.ema.module
+
     # ---- checkpoints -------------------------------------------------------------------------------------
     def _checkpoint(self, metrics: dict | None = None) -> Checkpoint:
+        ema = {} if self.ema is None else {"ema": self.ema.state_dict()}
         return Checkpoint(
-            model=self.ema.module.state_dict(),  # the deployable weights
+            model=self.deployable.state_dict(),
             config=self.cfg.to_dict(),
             class_names=self.class_names,
             aux_trained=True,  # the aux losses train the aux branch whichever head guides the assignment
@@ -125,7 +133,7 @@ class Trainer:
                 "model": self.model.state_dict(),
                 "optimizer": self.optimizer.state_dict(),
                 "scaler": self.scaler.state_dict(),
-                "ema": self.ema.state_dict(),
+                **ema,
                 "global_step": self.global_step,
                 "best_ap": self.best_ap,
                 "skipped_steps": self.skipped_steps,
@@ -134,15 +142,12 @@ class Trainer:
 
     def _resume(self, path: Path) -> None:
         checkpoint = read_checkpoint(path)
-        state = checkpoint.train_state
-        if state is None:
-            raise UserError(f"{path}: holds weights only (no optimizer state); use train.pretrained to fine-tune")
-        if checkpoint.class_names != self.class_names:
-            raise UserError(f"{path}: trained on different classes than the config's dataset; cannot resume")
+        state = resumable_state(checkpoint, path, self.cfg, self.class_names)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.scaler.load_state_dict(state["scaler"])
-        self.ema.load_state_dict(state["ema"])
+        if self.ema is not None:
+            self.ema.load_state_dict(state["ema"])
         self.global_step = int(state["global_step"])
         self.best_ap = float(state["best_ap"])
         self.skipped_steps = int(state.get("skipped_steps", 0))
@@ -198,7 +203,7 @@ class Trainer:
             bad_in_a_row = 0
             self.scaler.scale(loss).backward()
             self.scaler.unscale_(self.optimizer)
-            grad_norm = nn.utils.clip_grad_norm_(self.model.parameters(), cfg.grad_clip)
+            grad_norm = clip_gradients(self.model.parameters(), cfg.grad_clip)
             if not self.use_amp and not torch.isfinite(grad_norm):  # (the AMP scaler skips such steps itself)
                 self.optimizer.zero_grad(set_to_none=True)
                 self.skipped_steps += 1
@@ -206,7 +211,8 @@ class Trainer:
                 continue
             self.scaler.step(self.optimizer)
             self.scaler.update()
-            self.ema.update(self.model)
+            if self.ema is not None:
+                self.ema.update(self.model)
             self.global_step += 1
             count += 1
             for k, v in terms.items():
@@ -249,8 +255,7 @@ class Trainer:
             stats["images_per_second"] = len(self.loader) * cfg.batch_size / max(stats["epoch_seconds"], 1e-9)
             metrics = {}
             if self.should_validate():
-                metrics = evaluate_in_training(self.ema.module, self.val_source, self.cfg, self.device,
-                                               self.info)
+                metrics = evaluate_in_training(self.deployable, self.val_source, self.cfg, self.device, self.info)
                 stats.update({k: v for k, v in metrics.items() if k != "per_class"})
             self.save("last.pt", metrics)
             if metrics and metrics["AP"] > self.best_ap:
