@@ -3,6 +3,7 @@ from pathlib import Path
 import pytest
 
 from nanogfl.config import ConfigError, load_config
+from nanogfl.contract import ARCH_NAMES
 
 CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yml"))
 
@@ -10,14 +11,15 @@ CONFIGS = sorted((Path(__file__).resolve().parents[1] / "configs").glob("*.yml")
 @pytest.mark.parametrize("path", CONFIGS, ids=lambda p: p.name)
 def test_shipped_configs_load(path):
     cfg = load_config(path)
-    assert cfg.model.arch.startswith("nanodet-plus-m")
+    assert cfg.model.arch in ARCH_NAMES
     assert cfg.input_hw[0] % 32 == 0
 
 
 def test_required_configs_exist():
     names = {p.name for p in CONFIGS}
     for required in ("nanodet-plus-m_320.yml", "nanodet-plus-m_416.yml", "nanodet-plus-m-1.5x_320.yml",
-                     "nanodet-plus-m-1.5x_416.yml"):
+                     "nanodet-plus-m-1.5x_416.yml", "nanodet-m_320.yml", "nanodet-m_416.yml",
+                     "nanodet-plus-m-gflv2_320.yml", "nanodet-plus-m-gflv2_416.yml"):
         assert required in names
 
 
