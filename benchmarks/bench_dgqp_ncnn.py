@@ -1,6 +1,6 @@
 """ncnn cost of GFLV2's DGQP: NanoDet-Plus-m's deploy graph with and without the quality branch fused in (output
-``cat(sigmoid(cls) * sigmoid(quality), box logits)``, same width as the plain graph), same weights, same ncnn
-options, runs interleaved (order alternating) so machine noise hits both alike.
+``cat(sigmoid(cls) * sigmoid(quality), box logits)``, same width as the plain graph; the two shipped 416
+configs), same weights, same ncnn options, runs interleaved (order alternating) so machine noise hits both alike.
 
     python benchmarks/bench_dgqp_ncnn.py [--size 416] [--threads 1 2] [--runs 100] [--fp32]
 
@@ -25,31 +25,23 @@ FP16_OPTIONS = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "u
 
 
 def export_pair(work: Path, size: int, fp16: bool) -> dict[str, Path]:
-    """Random NanoDet-Plus-m (speed does not depend on the weights), exported plain and with DGQP."""
+    """The deploy graphs of configs/nanodet-plus-m_416.yml and configs/nanodet-plus-m-gflv2_416.yml with the same
+    random weights (speed does not depend on them), exported to ncnn."""
     import torch
-    from torch import nn
 
+    from nanogfl.config import load_config
     from nanogfl.exporter.ncnn_export import export_ncnn
-    from nanogfl.model import deploy_model, nanodet_plus_m
-    from nanogfl.model.heads.quality import DistributionQuality
-
-    class WithQuality(nn.Module):
-        def __init__(self, detector: nn.Module, num_classes: int) -> None:
-            super().__init__()
-            self.detector, self.num_classes = detector, num_classes
-            self.quality = DistributionQuality(detector.reg_max)
-
-        def forward(self, images: torch.Tensor) -> torch.Tensor:
-            preds = self.detector(images)
-            cls, box = preds[..., :self.num_classes], preds[..., self.num_classes:]
-            return torch.cat((cls.sigmoid() * self.quality(box).sigmoid(), box), dim=-1)
+    from nanogfl.model import deploy_model
+    from nanogfl.model.build import build_detector
 
     torch.manual_seed(0)
     torch.set_num_threads(1)
-    plain = deploy_model(nanodet_plus_m(80, with_aux=False))
-    fused = WithQuality(plain.detector, plain.num_classes).eval()
-    return {name: export_ncnn(model, (size, size), work / f"{name}.param", fp16=fp16)[0]
-            for name, model in (("plain", plain), ("dgqp", fused))}
+    plain = build_detector(load_config(REPO / "configs/nanodet-plus-m_416.yml").model, 80, with_aux=False)
+    dgqp = build_detector(load_config(REPO / "configs/nanodet-plus-m-gflv2_416.yml").model, 80, with_aux=False)
+    missing, unexpected = dgqp.load_state_dict(plain.state_dict(), strict=False)
+    assert not unexpected and all(k.startswith("head.quality.") for k in missing)
+    return {name: export_ncnn(deploy_model(model), (size, size), work / f"{name}.param", fp16=fp16)[0]
+            for name, model in (("plain", plain), ("dgqp", dgqp))}
 
 
 def open_net(param: Path, threads: int, fp16: bool):

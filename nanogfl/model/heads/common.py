@@ -5,6 +5,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
+from .quality import joint_score_logits
+
 PRIOR_PROB_BIAS = -4.595  # log(0.01 / 0.99): initial class probability 0.01
 
 
@@ -27,7 +29,6 @@ def class_scores(preds: torch.Tensor, num_classes: int, quality: nn.Module | Non
     cls_logits, box_logits = preds.split([num_classes, preds.shape[-1] - num_classes], dim=-1)
     if quality is None:
         return torch.cat((cls_logits.sigmoid(), box_logits), dim=-1)
-    from .quality import joint_score_logits
     quality_logits = quality(box_logits)
     if probabilities:
         return torch.cat((cls_logits.sigmoid() * quality_logits.sigmoid(), box_logits), dim=-1)
