@@ -20,7 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--verify-images", help="images for the parity check (default: the checkpoint's val images "
                                            "when they are here, else a synthetic frame)")
     p.add_argument("--no-verify", action="store_true", help="skip the PyTorch/ONNX/ncnn parity check")
-    p.add_argument("--name", help="file name stem (default: ARCH_HxW)")
+    p.add_argument("--name", help="file name stem (default: ARCH_HxW, ARCH-gflv2_HxW with DGQP)")
     p.add_argument("--ann", help="COCO json: with --int8, print AP before/after quantisation")
     p.add_argument("--images", help="image folder of --ann")
     add_threads(p)

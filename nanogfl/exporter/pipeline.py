@@ -91,7 +91,8 @@ def export_checkpoint(weights: str | Path, out_dir: str | Path, options: ExportO
     _check_options(options)
     model, cfg, class_names = load_model(weights)
     input_hw = check_input_size(options.input_hw or cfg.input_hw, "--size")
-    name = options.name or f"{cfg.model.arch}_{input_hw[0]}x{input_hw[1]}"
+    variant = cfg.model.arch + ("-gflv2" if cfg.model.head.quality == "dgqp" else "")
+    name = options.name or f"{variant}_{input_hw[0]}x{input_hw[1]}"
     meta = model_meta(cfg, class_names, input_hw)
     meta.extra = {"source": Path(weights).name, **({"ncnn_weights": "fp16" if options.fp16 else "fp32"}
                                                    if "ncnn" in options.formats else {})}
