@@ -13,6 +13,7 @@ from typing import Optional
 
 import numpy as np
 
+from .confusion import ConfusionMatrix
 from .contract import EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS, EVAL_SCORE_THRESHOLD
 from .runtime.backends import Backend, open_model
 from .runtime.detector import Detector
@@ -32,8 +33,10 @@ def detections_to_coco(image_id: int, boxes: np.ndarray, scores: np.ndarray, lab
 
 
 def evaluate_detections(coco_gt: dict, detections: list[dict], image_ids: list[int] | None = None,
-                        verbose: bool = True) -> dict:
-    """AP, AP50, AP75, APs, APm, APl and per-class AP (by category name) for COCO-format detections."""
+                        verbose: bool = True, with_curves: bool = False) -> dict:
+    """AP, AP50, AP75, APs, APm, APl and per-class AP (by category name) for COCO-format detections;
+    ``with_curves`` adds ``pr_curves``: per class, the precision at pycocotools' 101 recall points at IoU 0.5
+    (-1 where the class has no ground truth)."""
     from pycocotools.coco import COCO
     from pycocotools.cocoeval import COCOeval
 
@@ -45,7 +48,10 @@ def evaluate_detections(coco_gt: dict, detections: list[dict], image_ids: list[i
     if not detections:
         if verbose:
             print("no detections: every AP is 0")
-        return {**{k: 0.0 for k in METRIC_NAMES}, "per_class": {n: 0.0 for n in names.values()}}
+        empty = {**{k: 0.0 for k in METRIC_NAMES}, "per_class": {n: 0.0 for n in names.values()}}
+        if with_curves:
+            empty["pr_curves"] = {n: [0.0] * 101 for n in names.values()}
+        return empty
     with contextlib.redirect_stdout(io.StringIO()):
         dt = gt.loadRes(detections)
     evaluator = COCOeval(gt, dt, "bbox")
@@ -64,6 +70,9 @@ def evaluate_detections(coco_gt: dict, detections: list[dict], image_ids: list[i
         p = p[p > -1]
         per_class[names[cat_id]] = float(p.mean()) if p.size else float("nan")
     metrics["per_class"] = per_class
+    if with_curves:  # iouThrs[0] is 0.5
+        metrics["pr_curves"] = {names[cat_id]: precision[0, :, k, 0, -1].round(5).tolist()
+                                for k, cat_id in enumerate(evaluator.params.catIds)}
     if verbose:
         print(summary.getvalue().rstrip())
         print(format_per_class(per_class))
@@ -80,8 +89,10 @@ def format_per_class(per_class: dict[str, float], columns: int = 3) -> str:
 def evaluate_coco(model: Backend | str | Path, ann: str | Path, images: str | Path, dataset_format: str = "coco",
                   threads: int = 0, score_threshold: float = EVAL_SCORE_THRESHOLD,
                   iou_threshold: float = EVAL_IOU_THRESHOLD, max_detections: int = EVAL_MAX_DETECTIONS,
-                  max_images: Optional[int] = None, verbose: bool = False, progress: bool = False) -> dict:
-    """AP, AP50, AP75, APs, APm, APl and per-class AP of ``model`` on a dataset.
+                  max_images: Optional[int] = None, verbose: bool = False, progress: bool = False,
+                  with_curves: bool = False) -> dict:
+    """AP, AP50, AP75, APs, APm, APl and per-class AP of ``model`` on a dataset; ``with_curves`` adds the
+    per-class precision-recall curves (``pr_curves``) and the ``confusion_matrix`` (see nanogfl.confusion).
 
     ``model`` is an opened backend (any, the torch one included) or an ONNX / ncnn file. The dataset is read in
     ``dataset_format`` (coco, voc or yolo) with the model's class names fixing the label order. ``max_images``
@@ -97,6 +108,7 @@ def evaluate_coco(model: Backend | str | Path, ann: str | Path, images: str | Pa
     count = len(source) if max_images is None else min(max_images, len(source))
     results: list[dict] = []
     image_ids = []
+    confusion = ConfusionMatrix(len(backend.meta.class_names))
     for i in tqdm(range(count), desc="evaluating", disable=not progress, leave=False):
         info = source.image_info(i)
         sample = source.load(i)
@@ -105,4 +117,8 @@ def evaluate_coco(model: Backend | str | Path, ann: str | Path, images: str | Pa
             continue
         dets = detector(sample.image)
         results += detections_to_coco(info.image_id, dets.boxes, dets.scores, dets.labels, source.category_ids)
-    return evaluate_detections(source.coco_gt(), results, image_ids, verbose=verbose)
+        confusion.update(sample.boxes, sample.labels, dets.boxes, dets.scores, dets.labels)
+    metrics = evaluate_detections(source.coco_gt(), results, image_ids, verbose=verbose, with_curves=with_curves)
+    if with_curves:
+        metrics["confusion_matrix"] = confusion.matrix.tolist()
+    return metrics

@@ -11,9 +11,12 @@ from .common import add_json, add_model, add_size, add_threads
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("val", help="COCO evaluation of a checkpoint or an exported model")
     add_model(p, "checkpoint (.pt), ONNX (.onnx) or ncnn (.param)")
-    p.add_argument("--ann", help="annotations (default: the checkpoint config's val set)")
+    p.add_argument("--ann", help="annotations: COCO json, VOC xml folder (or ImageSets list), YOLO txt folder "
+                                 "(default: the val set of --config, else of the checkpoint's config)")
     p.add_argument("--images", help="image folder of --ann")
     p.add_argument("--format", default="coco", choices=DATASET_FORMATS, help="format of --ann")
+    p.add_argument("--config", help="a training config whose data.val set (and eval settings) to use")
+    p.add_argument("--out", help="folder for pr_curves.png and confusion_matrix.png (needs matplotlib)")
     add_size(p)
     add_json(p, "AP, AP50, AP75, APs, APm, APl and per-class AP")
     add_threads(p)
@@ -31,11 +34,16 @@ def run(args: argparse.Namespace) -> int:
     if not model.exists():
         raise UserError(f"model not found: {model}")
     settings, dataset = EvalConfig(), None
-    if model.suffix == ".pt":  # the checkpoint knows its val set and evaluation settings
+    cfg = None
+    if args.config:
+        from ..config import load_config
+        cfg = load_config(args.config)
+    elif model.suffix == ".pt":  # the checkpoint knows its val set and evaluation settings
         require_torch(model)
         from ..checkpoint import checkpoint_config, read_checkpoint
 
         cfg = checkpoint_config(read_checkpoint(model), model)
+    if cfg is not None:
         settings = cfg.eval
         if cfg.data.val.ann:
             dataset = (cfg.data.val.format, cfg.data.val.ann, cfg.data.val.images)
@@ -49,7 +57,15 @@ def run(args: argparse.Namespace) -> int:
     print(f"evaluating {model} at {backend.meta.input_hw[0]}x{backend.meta.input_hw[1]} on {dataset[1]}")
     metrics = evaluate_coco(backend, dataset[1], dataset[2], dataset_format=dataset[0],
                             score_threshold=settings.score_threshold, iou_threshold=settings.iou_threshold,
-                            max_detections=settings.max_detections, verbose=True, progress=True)
+                            max_detections=settings.max_detections, verbose=True, progress=True,
+                            with_curves=bool(args.out))
+    if args.out:
+        from ..plots import save_confusion_matrix, save_pr_curves
+        out = Path(args.out)
+        written = [save_pr_curves(metrics["pr_curves"], out / "pr_curves.png"),
+                   save_confusion_matrix(metrics["confusion_matrix"], backend.meta.class_names,
+                                         out / "confusion_matrix.png")]
+        print(f"wrote {', '.join(str(p) for p in written)}")
     metrics["model"] = str(model)
     metrics["input_size"] = list(backend.meta.input_hw)
     if args.json:
