@@ -111,3 +111,12 @@ def save_class_histogram(counts: dict[str, int], path: str | Path, title: str = 
     ax.set_xticks(range(len(counts)), list(counts), rotation=90, fontsize=7 if len(counts) > 20 else 9)
     ax.set(ylabel="boxes", title=title)
     return _save(figure, path)
+
+
+def save_evaluation_plots(metrics: dict, class_names: Sequence[str], out_dir: str | Path) -> list[Path]:
+    """pr_curves.png and confusion_matrix.png of an evaluation run with curves (``nanogfl val --out``, end of
+    training)."""
+    out_dir = Path(out_dir)
+    return [save_pr_curves(metrics["pr_curves"], out_dir / "pr_curves.png"),
+            save_confusion_matrix(np.asarray(metrics["confusion_matrix"]), class_names,
+                                  out_dir / "confusion_matrix.png")]

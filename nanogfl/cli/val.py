@@ -60,11 +60,8 @@ def run(args: argparse.Namespace) -> int:
                             max_detections=settings.max_detections, verbose=True, progress=True,
                             with_curves=bool(args.out))
     if args.out:
-        from ..plots import save_confusion_matrix, save_pr_curves
-        out = Path(args.out)
-        written = [save_pr_curves(metrics["pr_curves"], out / "pr_curves.png"),
-                   save_confusion_matrix(metrics["confusion_matrix"], backend.meta.class_names,
-                                         out / "confusion_matrix.png")]
+        from ..plots import save_evaluation_plots
+        written = save_evaluation_plots(metrics, backend.meta.class_names, args.out)
         print(f"wrote {', '.join(str(p) for p in written)}")
     metrics["model"] = str(model)
     metrics["input_size"] = list(backend.meta.input_hw)

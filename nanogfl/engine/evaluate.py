@@ -7,6 +7,7 @@ from torch import nn
 
 from ..checkpoint import model_meta
 from ..config import Config
+from ..confusion import ConfusionMatrix
 from ..data.base import DetectionSource
 from ..evaluation import detections_to_coco, evaluate_detections
 from ..model.deploy import DeployModel
@@ -18,13 +19,15 @@ BATCH_SIZE = 16
 
 
 def evaluate_in_training(model: nn.Module, source: DetectionSource, cfg: Config, device: torch.device,
-                         info: D.DistInfo) -> dict:
+                         info: D.DistInfo, with_curves: bool = False) -> dict:
     """Evaluate ``model`` on ``source`` with the runtime's preprocess and postprocess: every rank takes a shard,
-    rank 0 scores the gathered results, every rank gets the metrics."""
+    rank 0 scores the gathered results, every rank gets the metrics (``with_curves``: also the per-class
+    precision-recall curves and the confusion matrix, as ``evaluate_coco`` gives them)."""
     meta = model_meta(cfg, source.class_names)
     deploy = DeployModel(model).eval()  # the export's output head on the module itself: no copy per evaluation
     indices = list(range(info.rank, len(source), info.world_size))
     results: list[dict] = []
+    confusion = ConfusionMatrix(len(source.class_names))
     with torch.no_grad():
         for start in range(0, len(indices), BATCH_SIZE):
             blobs, pending = [], []
@@ -34,19 +37,23 @@ def evaluate_in_training(model: nn.Module, source: DetectionSource, cfg: Config,
                     continue
                 blob, matrix = preprocess(sample.image, cfg.input_hw, cfg.data.mean, cfg.data.std)
                 blobs.append(blob)
-                pending.append((source.image_info(i), matrix, sample.image.shape[:2]))
+                pending.append((source.image_info(i), matrix, sample.image.shape[:2], sample))
             if not blobs:
                 continue
             outputs = deploy(torch.from_numpy(np.concatenate(blobs)).to(device)).float().cpu().numpy()
-            for output, (image_info, matrix, image_hw) in zip(outputs, pending):
+            for output, (image_info, matrix, image_hw, sample) in zip(outputs, pending):
                 dets = postprocess(output, meta, matrix, image_hw, cfg.eval.score_threshold,
                                    cfg.eval.iou_threshold, cfg.eval.max_detections)
                 results += detections_to_coco(image_info.image_id, dets.boxes, dets.scores, dets.labels,
                                               source.category_ids)
-    gathered = D.all_gather_objects(results, info)
+                confusion.update(sample.boxes, sample.labels, dets.boxes, dets.scores, dets.labels)
+    gathered = D.all_gather_objects((results, confusion.matrix), info)
     metrics = None
     if info.is_main:
-        all_results = [r for part in gathered for r in part]
+        all_results = [r for part, _ in gathered for r in part]
         image_ids = [source.image_info(i).image_id for i in range(len(source))]
-        metrics = evaluate_detections(source.coco_gt(), all_results, image_ids, verbose=False)
+        metrics = evaluate_detections(source.coco_gt(), all_results, image_ids, verbose=False,
+                                      with_curves=with_curves)
+        if with_curves:
+            metrics["confusion_matrix"] = sum(matrix for _, matrix in gathered).tolist()
     return D.broadcast_object(metrics, info)
