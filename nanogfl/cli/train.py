@@ -10,8 +10,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config keys, e.g. train.epochs=10 data.workers=0")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
-                   help="continue the run in OUT from OUT/last.pt, or from CKPT (in OUT when CKPT lies there, "
-                        "else in a new folder as below)")
+                   help="continue the run in OUT from OUT/last.pt, or from CKPT (in place when CKPT lies in OUT; "
+                        "otherwise the run folder is chosen as for a new run)")
     p.add_argument("--out", "--output-dir", dest="out", metavar="DIR",
                    help="the run folder (default: the config's output_dir); when it holds another run, a new run "
                         "goes to DIR-2, DIR-3, ...")

@@ -115,7 +115,7 @@ def _class_cells(summaries: list[DatasetSummary]) -> list[str]:
 def format_summaries(summaries: list[DatasetSummary]) -> str:
     """A compact table: one row per dataset, then the boxes per class (train/val) several to a line."""
     first = summaries[0]
-    small = f"boxes < {first.min_stride}px at {first.input_hw[0]}x{first.input_hw[1]}"
+    small = f"boxes < {first.min_stride}x{first.min_stride}px at {first.input_hw[0]}x{first.input_hw[1]}"
     rows = [["dataset", "images", "boxes", "images without boxes", "missing images", "labels without image",
              small]]
     for s in summaries:
