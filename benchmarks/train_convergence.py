@@ -32,10 +32,10 @@ def main() -> None:
     overrides = [f"train.epochs={args.epochs}", f"train.val_interval={args.val_interval}", "train.batch_size=16",
                  f"output_dir={args.output_dir}"]
     cfg = load_config(CONFIG, overrides)
-    metrics_csv = Path(cfg.output_dir) / "metrics.csv"
-    if metrics_csv.exists() and not args.resume:
-        metrics_csv.unlink()
-    trainer = Trainer(cfg, torch.device("cpu"), DistInfo(), resume="auto" if args.resume else None)
+    # a fresh run replaces the previous one in --output-dir
+    trainer = Trainer(cfg, torch.device("cpu"), DistInfo(), resume="auto" if args.resume else None,
+                      overwrite=not args.resume)
+    metrics_csv = trainer.out / "metrics.csv"
     start = time.time()
     while trainer.epoch < cfg.train.epochs:
         trainer.fit(stop_epoch=trainer.epoch + 1)

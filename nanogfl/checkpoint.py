@@ -34,8 +34,9 @@ class Checkpoint:
     """What a checkpoint file holds.
 
     ``model`` is the deployable state dict (the EMA weights when trained here; the trained weights themselves
-    with ``train.ema_decay: 0``); ``aux_trained`` says whether its aux branch learned anything (False for an
-    imported official model, whose aux branch is freshly initialised);
+    with ``train.ema_decay: 0``), with the aux branch except in ``best.pt``; ``aux_trained`` says whether it
+    holds an aux branch that learned anything (False for an imported official model, whose aux branch is freshly
+    initialised, and for ``best.pt``, which has none);
     ``train_state`` (optimizer, raw weights, step counters) is present in ``last.pt`` only, for ``--resume``.
     """
     model: dict[str, torch.Tensor]
@@ -51,6 +52,13 @@ class Checkpoint:
     def to_payload(self) -> dict[str, Any]:
         """The dict stored in the file (no copies of the tensors)."""
         return {"format": CHECKPOINT_FORMAT, **{f.name: getattr(self, f.name) for f in dataclasses.fields(self)}}
+
+
+def deployable_only(checkpoint: Checkpoint) -> Checkpoint:
+    """What ``best.pt`` holds: the deployable weights, without the aux branch (it only guides training) and
+    without the training state; val, export, predict and ``train.pretrained`` read it like any checkpoint."""
+    model = {k: v for k, v in checkpoint.model.items() if not k.startswith(AUX_PREFIXES)}
+    return dataclasses.replace(checkpoint, model=model, aux_trained=False, train_state=None)
 
 
 def save_checkpoint(path: str | Path, checkpoint: Checkpoint) -> None:

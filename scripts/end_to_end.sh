@@ -16,8 +16,9 @@ step() { printf '\n=== %s\n' "$*"; }
 step "1. model size (BN folded, aux dropped)"
 nanogfl info configs/nanodet-plus-m_416.yml
 
-step "2. train from scratch for 2 epochs on the 209-image COCO train subset (CPU)"
-nanogfl train configs/coco-subset_nanodet-plus-m_320.yml --out "$OUT/train" \
+step "2. check the data, then train from scratch for 2 epochs on the 209-image COCO train subset (CPU)"
+nanogfl data-check configs/coco-subset_nanodet-plus-m_320.yml --out "$OUT/data-check"
+nanogfl train configs/coco-subset_nanodet-plus-m_320.yml --out "$OUT/train" --overwrite \
   --set train.epochs=2 train.val_interval=2 train.batch_size=16
 
 step "3. import the official NanoDet-Plus-m 416 weights (ncnn fp16) into a checkpoint"

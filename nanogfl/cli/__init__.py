@@ -8,9 +8,9 @@ import sys
 import warnings
 
 from ..errors import UserError
-from . import benchmark, demo, export, import_model, info, predict, train, val
+from . import benchmark, data_check, demo, export, import_model, info, predict, train, val
 
-SUBCOMMANDS = (train, val, predict, demo, benchmark, export, import_model, info)
+SUBCOMMANDS = (train, data_check, val, predict, demo, benchmark, export, import_model, info)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,9 +10,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", nargs="+", default=[], metavar="KEY=VALUE",
                    help="override config keys, e.g. train.epochs=10 data.workers=0")
     p.add_argument("--resume", nargs="?", const="auto", default=None, metavar="CKPT",
-                   help="resume from CKPT, or from OUT/last.pt when given without a path")
+                   help="continue the run in OUT from OUT/last.pt, or from CKPT (in place when CKPT lies in OUT; "
+                        "otherwise the run folder is chosen as for a new run)")
     p.add_argument("--out", "--output-dir", dest="out", metavar="DIR",
-                   help="where checkpoints and logs go (default: the config's output_dir)")
+                   help="the run folder (default: the config's output_dir); when it holds another run, a new run "
+                        "goes to DIR-2, DIR-3, ...")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace the run in OUT (its checkpoints, metrics.csv, config.yml and TensorBoard logs) "
+                        "instead of starting OUT-2")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
     p.set_defaults(run=run)
 
@@ -24,5 +29,5 @@ def run(args: argparse.Namespace) -> int:
     cfg = load_config(args.config, args.overrides)
     if args.out:
         cfg.output_dir = args.out
-    train(cfg, device=args.device, resume=args.resume)
+    train(cfg, device=args.device, resume=args.resume, overwrite=args.overwrite)
     return 0

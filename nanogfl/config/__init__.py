@@ -1,5 +1,5 @@
 """The typed config: dataclasses (``schema``) loaded from YAML with overrides and one-line errors (``loading``)."""
-from .loading import RETIRED_KEYS, apply_override, config_from_dict, load_config, validate
+from .loading import RETIRED_KEYS, apply_override, config_from_dict, load_config, save_config, validate
 from .schema import (
                      PUBLISHED_PARTS,
                      AssignerConfig,
@@ -18,4 +18,4 @@ from .schema import (
 
 __all__ = ["Config", "ModelConfig", "BackboneConfig", "NeckConfig", "HeadConfig", "AssignerConfig", "DataConfig",
            "DatasetConfig", "AugmentConfig", "TrainConfig", "EvalConfig", "ConfigError", "PUBLISHED_PARTS",
-           "RETIRED_KEYS", "load_config", "config_from_dict", "apply_override", "validate"]
+           "RETIRED_KEYS", "load_config", "save_config", "config_from_dict", "apply_override", "validate"]

@@ -12,6 +12,7 @@ import yaml
 
 from ..contract import check_input_size
 from ..errors import UserError
+from ..fileio import atomic_write_text
 from .schema import PUBLISHED_PARTS, SHUFFLENET_V2_WIDTHS, Config, ConfigError, ModelConfig
 
 # Keys that older versions wrote, and where their value lives now (None: dropped).
@@ -141,6 +142,11 @@ def load_config(path: str | Path, overrides: list[str] | None = None) -> Config:
         return config_from_dict(data, str(path))
     except ConfigError as e:
         raise ConfigError(f"{path}: {e}") from None
+
+
+def save_config(cfg: Config, path: str | Path) -> None:
+    """Write ``cfg`` as YAML (atomically), every field resolved: ``load_config(path)`` gives ``cfg`` back."""
+    atomic_write_text(path, yaml.safe_dump(cfg.to_dict(), sort_keys=False, default_flow_style=None, width=120))
 
 
 def apply_override(data: dict, item: str) -> None:

@@ -92,6 +92,10 @@ class DetectionSource:
         info = self.image_info(index)
         return info.height, info.width
 
+    def label_files_without_image(self) -> list[Path]:
+        """Label files in the dataset's folder that no image matches (formats with one label file per image)."""
+        return []
+
     def load(self, index: int) -> Optional[Sample]:
         """Image + targets, or None (after a one-line warning naming the file) when the image is unusable."""
         info = self.image_info(index)

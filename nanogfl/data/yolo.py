@@ -97,6 +97,11 @@ class YoloSource(DetectionSource):
         height, width = self._sizes[index]
         return ImageInfo(index + 1, self._files[index], height, width)
 
+    def label_files_without_image(self) -> list[Path]:
+        matched = {str(Path(f).with_suffix("")) for f in self._files}
+        return sorted(p for p in self.label_dir.rglob("*.txt") if p.name != "classes.txt"
+                      and str(p.relative_to(self.label_dir).with_suffix("")) not in matched)
+
     def expected_image_hw(self, index: int) -> Optional[tuple[int, int]]:
         return None  # always apply EXIF orientation
 

@@ -5,7 +5,7 @@ import warnings
 
 from torch import nn
 
-from ..checkpoint import read_checkpoint
+from ..checkpoint import AUX_PREFIXES, read_checkpoint
 from ..errors import UserError
 
 PREDICTOR_PREFIXES = ("head.predictors.", "aux_head.cls_out.", "aux_head.reg_out.")
@@ -34,7 +34,8 @@ def load_pretrained(model: nn.Module, path: str, class_names: list[str]) -> bool
         warnings.warn(f"{path}: trained for {len(source_classes)} classes, this dataset has {len(class_names)}: "
                       f"the class outputs are re-initialised, the rest is loaded")
         keep = {k: v for k, v in keep.items() if not k.startswith(PREDICTOR_PREFIXES)}
-    missing = [k for k in own if k not in keep and not k.startswith(PREDICTOR_PREFIXES)]
+    missing = [k for k in own if k not in keep and not k.startswith(PREDICTOR_PREFIXES)
+               and (checkpoint.aux_trained or not k.startswith(AUX_PREFIXES))]  # best.pt has no aux branch
     if missing:
         warnings.warn(f"{path}: {len(missing)} tensors not in the checkpoint keep their initial values "
                       f"(e.g. {missing[0]})")

@@ -1,5 +1,5 @@
 """The training loop: AdamW or SGD, warmup + cosine or multistep, grad clipping, EMA (optional), AMP on CUDA,
-DDP, checkpoints, resume."""
+DDP, checkpoints, resume, run folders."""
 from __future__ import annotations
 
 import random
@@ -11,10 +11,11 @@ import numpy as np
 import torch
 from torch import nn
 
-from ..checkpoint import Checkpoint, read_checkpoint, save_checkpoint
+from ..checkpoint import Checkpoint, deployable_only, read_checkpoint, save_checkpoint
 from ..config import Config
 from ..data.loader import DetectionDataset, build_loader, set_epoch
-from ..data.sources import build_source
+from ..data.sources import open_datasets
+from ..data.summary import check_datasets
 from ..data.transforms import TrainTransform
 from ..errors import UserError
 from ..model.build import build_criterion, build_detector
@@ -26,6 +27,7 @@ from .logger import MetricLogger
 from .optim import build_optimizer, clip_gradients
 from .pretrained import load_pretrained
 from .resume import resumable_state
+from .run_dir import agree_on_run_dir, prepare_run_dir
 from .schedule import learning_rate
 
 
@@ -58,22 +60,25 @@ class Trainer:
     """One training run of ``cfg`` on ``device``: data, model, optimiser, EMA, checkpoints, logs.
 
     >>> trainer = Trainer(load_config("configs/coco-subset_nanodet-plus-m_320.yml"), torch.device("cpu"), DistInfo())
-    >>> metrics = trainer.fit()          # trains to train.epochs, writes last.pt / best.pt in cfg.output_dir
+    >>> metrics = trainer.fit()          # trains to train.epochs, writes last.pt / best.pt in the run folder
     >>> Trainer(cfg, device, info, resume="auto").fit()   # continue from OUTPUT_DIR/last.pt exactly
+
+    The run folder (``cfg.output_dir`` is set to it) is OUTPUT_DIR, or OUTPUT_DIR-2, ... when that holds another run
+    (run_dir.py); ``overwrite`` replaces that run instead.
     """
 
-    def __init__(self, cfg: Config, device: torch.device, info: D.DistInfo, resume: str | None = None) -> None:
+    def __init__(self, cfg: Config, device: torch.device, info: D.DistInfo, resume: str | None = None,
+                 overwrite: bool = False) -> None:
         self.cfg = cfg
         self.device = device
         self.info = info
-        self.out = Path(cfg.output_dir)
+        self.out = agree_on_run_dir(Path(cfg.output_dir), info, resume, overwrite)
+        cfg.output_dir = str(self.out)
         seed_everything(cfg.train.seed)
 
-        train_set, val_set = cfg.data.train, cfg.data.val
-        self.train_source = build_source(train_set.format, train_set.ann, train_set.images, cfg.data.class_names)
+        self.train_source, self.val_source = open_datasets(cfg)
         self.class_names = list(self.train_source.class_names)
-        self.val_source = (build_source(val_set.format, val_set.ann, val_set.images, self.class_names)
-                           if val_set.ann else None)
+        check_datasets(cfg, self.train_source, self.val_source, show=info.is_main)  # stops when there are no boxes
         if info.world_size > cfg.train.batch_size or cfg.train.batch_size % info.world_size:
             raise UserError(f"train.batch_size {cfg.train.batch_size} must be a multiple of the number of "
                             f"processes ({info.world_size})")
@@ -112,6 +117,8 @@ class Trainer:
         self._announced = False
         if resume:
             self._resume(self.out / "last.pt" if resume == "auto" else Path(resume))
+        if info.is_main:
+            prepare_run_dir(self.out, cfg, overwrite)
         self.logger = MetricLogger(self.out, enabled=info.is_main)
 
     @property
@@ -155,9 +162,11 @@ class Trainer:
         if self.info.is_main:
             print(f"resumed from {path}: {self.epoch} epochs done, step {self.global_step}")
 
-    def save(self, name: str, metrics: dict | None = None) -> None:
+    def save(self, name: str, metrics: dict | None = None, resumable: bool = True) -> None:
+        """``resumable``: with the training state (last.pt); otherwise the deployable weights only (best.pt)."""
         if self.info.is_main:
-            save_checkpoint(self.out / name, self._checkpoint(metrics))
+            checkpoint = self._checkpoint(metrics)
+            save_checkpoint(self.out / name, checkpoint if resumable else deployable_only(checkpoint))
 
     # ---- training ----------------------------------------------------------------------------------------
     def train_one_epoch(self) -> dict:
@@ -260,7 +269,7 @@ class Trainer:
             self.save("last.pt", metrics)
             if metrics and metrics["AP"] > self.best_ap:
                 self.best_ap = metrics["AP"]
-                self.save("best.pt", metrics)
+                self.save("best.pt", metrics, resumable=False)
                 self.save("last.pt", metrics)  # keep best_ap in the resumable state
             self.logger.log_epoch(self.epoch, stats)
             if self.info.is_main:
@@ -272,11 +281,12 @@ class Trainer:
         return metrics
 
 
-def train(cfg: Config, device: str | None = None, resume: str | None = None) -> dict:
+def train(cfg: Config, device: str | None = None, resume: str | None = None, overwrite: bool = False) -> dict:
     """Train ``cfg`` in this process, or as one rank of a ``torchrun`` job; returns the last metrics.
 
     ``device`` is cpu, cuda, cuda:1, ... (default: cuda if available); ``resume`` is a checkpoint path or
-    "auto" for OUTPUT_DIR/last.pt.
+    "auto" for OUTPUT_DIR/last.pt; ``overwrite`` replaces a previous run in OUTPUT_DIR instead of writing to
+    OUTPUT_DIR-2, ...
     """
     info = D.init_distributed("cuda" if (device or "").startswith("cuda") or
                               (device is None and torch.cuda.is_available()) else "cpu")
@@ -284,6 +294,6 @@ def train(cfg: Config, device: str | None = None, resume: str | None = None) -> 
     if torch_device.type == "cuda":
         torch.cuda.set_device(torch_device)
     try:
-        return Trainer(cfg, torch_device, info, resume=resume).fit()
+        return Trainer(cfg, torch_device, info, resume=resume, overwrite=overwrite).fit()
     finally:
         D.cleanup(info)

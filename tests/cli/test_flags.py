@@ -6,8 +6,8 @@ import pytest
 from nanogfl.cli import SUBCOMMANDS, build_parser
 
 MODEL_COMMANDS = ("val", "predict", "demo", "benchmark", "export", "import", "info")
-OUT_COMMANDS = ("train", "predict", "demo", "export", "import")
-JSON_COMMANDS = ("val", "predict", "benchmark", "info")
+OUT_COMMANDS = ("train", "data-check", "predict", "demo", "export", "import")
+JSON_COMMANDS = ("val", "data-check", "predict", "benchmark", "info")
 
 
 def subparsers() -> dict[str, argparse.ArgumentParser]:
