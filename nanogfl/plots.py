@@ -1,6 +1,6 @@
 """PNG pictures of a run and of an evaluation: loss and AP curves, per-class precision-recall curves, the
-confusion matrix, a class histogram. matplotlib comes with the train extra; the torch-free runtime never imports
-this module."""
+confusion matrix (the class histogram of ``nanogfl data-check`` is in apps/data_check.py). matplotlib comes with
+the train extra; the torch-free runtime never imports this module."""
 from __future__ import annotations
 
 import csv
@@ -100,16 +100,6 @@ def save_confusion_matrix(matrix: np.ndarray, class_names: Sequence[str], path: 
                 ax.text(col, row, int(count), ha="center", va="center", fontsize=8,
                         color="white" if shares[row, col] > 0.5 else "black")
     figure.colorbar(image, ax=ax, fraction=0.046)
-    return _save(figure, path)
-
-
-def save_class_histogram(counts: dict[str, int], path: str | Path, title: str = "boxes per class") -> Path:
-    """Bar chart of box counts per class."""
-    plt = _pyplot()
-    figure, ax = plt.subplots(figsize=(max(6, 0.25 * len(counts) + 2), 4))
-    ax.bar(range(len(counts)), list(counts.values()))
-    ax.set_xticks(range(len(counts)), list(counts), rotation=90, fontsize=7 if len(counts) > 20 else 9)
-    ax.set(ylabel="boxes", title=title)
     return _save(figure, path)
 
 

@@ -14,7 +14,7 @@ from nanogfl.confusion import ConfusionMatrix
 from nanogfl.evaluation import evaluate_detections
 
 pytest.importorskip("matplotlib", reason="plots need matplotlib (the train extra)")
-from nanogfl.plots import save_class_histogram, save_confusion_matrix, save_pr_curves, save_training_curves  # noqa: E402
+from nanogfl.plots import save_confusion_matrix, save_pr_curves, save_training_curves  # noqa: E402
 
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 
@@ -59,11 +59,10 @@ def test_plots_write_pngs_atomically(tmp_path):
                           {"epoch": 2, "loss": 2.5, "qfl": 0.8, "AP": 0.1, "AP50": 0.2}])
     written = [save_training_curves(metrics, tmp_path / "curves.png"),
                save_pr_curves({"a": [1.0] * 50 + [0.0] * 51, "b": [-1.0] * 101}, tmp_path / "pr.png"),
-               save_confusion_matrix(np.eye(3, dtype=int), ["a", "b"], tmp_path / "cm.png"),
-               save_class_histogram({"a": 3, "b": 0}, tmp_path / "hist.png")]
+               save_confusion_matrix(np.eye(3, dtype=int), ["a", "b"], tmp_path / "cm.png")]
     for path in written:
         assert path.read_bytes()[:8] == PNG_MAGIC
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["cm.png", "curves.png", "hist.png", "metrics.csv", "pr.png"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["cm.png", "curves.png", "metrics.csv", "pr.png"]
 
 
 def test_val_takes_a_yolo_set_from_a_config_and_writes_plots(coco_val, tmp_path):
