@@ -9,6 +9,7 @@ import warnings
 
 from ..errors import UserError
 from . import benchmark, demo, export, import_model, info, predict, train, val
+from .common import require_torch_for
 
 SUBCOMMANDS = (train, val, predict, demo, benchmark, export, import_model, info)
 
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "torch_extra", None):
+            require_torch_for(args.command, args.torch_extra)
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

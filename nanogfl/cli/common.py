@@ -39,12 +39,27 @@ def input_size(values: list[int] | None) -> tuple[int, int] | None:
     return check_input_size((values[0], values[-1]), "--size")
 
 
-def require_torch(path: str | Path) -> None:
-    """A one-line hint instead of a ModuleNotFoundError when a .pt meets a torch-free install."""
+def torch_importable() -> bool:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise UserError(f"{path}: {INSTALL_HINTS['torch']}") from None
+        return False
+    return True
+
+
+def require_torch(path: str | Path) -> None:
+    """A one-line hint instead of a ModuleNotFoundError when a .pt meets a torch-free install."""
+    if not torch_importable():
+        raise UserError(f"{path}: {INSTALL_HINTS['torch']}")
+
+
+def require_torch_for(command: str, extra: str) -> None:
+    """The same hint for a command that always needs torch (train, info, import, export); the parser of such a
+    command sets ``torch_extra``, the pip extra that brings torch and the rest it needs, and ``main`` calls this
+    before the command runs."""
+    if not torch_importable():
+        raise UserError(f"nanogfl {command} needs PyTorch: pip install 'nanogfl[{extra}]' torch==2.13.0 "
+                        f"(exported .onnx/.param models run without it: predict, demo, benchmark, val)")
 
 
 def open_model_file(path: str | Path, threads: int = 0, backend: str | None = None,

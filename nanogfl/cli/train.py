@@ -14,7 +14,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", "--output-dir", dest="out", metavar="DIR",
                    help="where checkpoints and logs go (default: the config's output_dir)")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, torch_extra="train")
 
 
 def run(args: argparse.Namespace) -> int:
