@@ -45,6 +45,13 @@ EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
 ClassActivation = Literal["sigmoid", "none"]
 CLASS_ACTIVATIONS: tuple[str, ...] = get_args(ClassActivation)
 
+# The arithmetic ncnn runs a model in. "fp32": ncnn's fp16 packed/storage/arithmetic (and bf16) options off, fp32
+# throughout; "fp16": ncnn's defaults, which store and compute in fp16 where the CPU has ARMv8.2 half-precision
+# arithmetic (Raspberry Pi 5's Cortex-A76; not the Pi 4's A72, not x86). The metadata records the precision an
+# export was verified in; the runtime uses that unless told otherwise ("auto").
+NcnnPrecision = Literal["fp32", "fp16"]
+NCNN_PRECISIONS: tuple[str, ...] = get_args(NcnnPrecision)
+
 
 def check_input_size(input_hw: tuple[int, ...] | list[int], what: str = "input size") -> tuple[int, int]:
     """(height, width) as ints, or a one-line UserError naming the nearest valid size."""

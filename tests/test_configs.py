@@ -9,6 +9,7 @@ import torch
 
 from nanogfl.checkpoint import Checkpoint, save_checkpoint
 from nanogfl.config import load_config
+from nanogfl.errors import UserError
 from nanogfl.exporter.pipeline import ExportOptions, export_checkpoint
 from nanogfl.importer.convert import read_source
 from nanogfl.model.box_ops import make_priors
@@ -16,6 +17,8 @@ from nanogfl.model.build import build_criterion, build_detector
 from nanogfl.model.complexity import count_macs, count_parameters
 from nanogfl.model.deploy import deploy_model
 from nanogfl.model.variants import DGQP_MACS_PER_PRIOR, DGQP_PARAMS, REFERENCES
+from nanogfl.runtime.backends import open_model
+from nanogfl.runtime.metadata import ModelMeta
 
 CONFIGS = sorted(Path(__file__).resolve().parents[1].joinpath("configs").glob("*.yml"))
 STEP_HW = (96, 128)  # small input for the training step and the export
@@ -72,6 +75,11 @@ def test_config_builds_trains_exports_and_has_its_recorded_size(path, tmp_path):
     result = export_checkpoint(weights, tmp_path / "export", ExportOptions(input_hw=STEP_HW), log=lambda _: None)
     assert [p.ok for p in result.parity] == [True, True]
     assert {p.suffix for p in result.files} == {".onnx", ".param", ".bin", ".json"}
+    param = next(p for p in result.files if p.suffix == ".param")
+    assert ModelMeta.load(param.with_suffix(".json")).ncnn_precision == "fp32"  # what the parity check used
+    # pnnx fixes the number of priors in the graph: another size is refused when the model is opened
+    with pytest.raises(UserError, match=f"exported for {STEP_HW[0]}x{STEP_HW[1]} .* export again"):
+        open_model(param, input_hw=(STEP_HW[0] + 32, STEP_HW[1]))
 
 
 @pytest.mark.parametrize("arch", [a for a, r in REFERENCES.items() if r.official_file])

@@ -20,6 +20,7 @@ from ..fileio import write_json
 from ..image_io import load_image
 from ..runtime.backends import Backend
 from ..runtime.detector import Detector
+from ..runtime.ncnn_support import ncnn_has_fp16
 from ..runtime.preprocess import preprocess
 
 STAGES = ("preprocess_ms", "inference_ms", "postprocess_ms", "total_ms", "bare_forward_ms")
@@ -30,6 +31,7 @@ class Setting:
     model: str
     backend: str
     threads: int
+    precision: str  # the arithmetic asked for: "fp32" or "fp16" (ncnn); ONNX Runtime and PyTorch: "fp32"
     input_hw: tuple[int, int]
     size_mb: float
 
@@ -51,7 +53,8 @@ class Run:
     def __init__(self, backend: Backend, threads: int) -> None:
         self.backend = backend
         self.detector = Detector(backend)
-        self.setting = Setting(str(backend.path), backend.name, threads, tuple(backend.meta.input_hw), backend.size_mb)
+        self.setting = Setting(str(backend.path), backend.name, threads, backend.precision,
+                               tuple(backend.meta.input_hw), backend.size_mb)
         self.samples: dict[str, list[float]] = {stage: [] for stage in STAGES}
         self.detections = 0
         self.accuracy: dict[str, float] = {}
@@ -109,12 +112,13 @@ def measure(runs: list[Run], image: np.ndarray, warmup: int, frames: int, rounds
 
 
 def evaluate_accuracy(runs: list[Run], ann: str, images: str) -> None:
-    """COCO AP per (model, backend, size) with the evaluation settings (score > 0.05, NMS 0.6, top 100)."""
+    """COCO AP per (model, backend, precision, size) with the evaluation settings (score > 0.05, NMS 0.6,
+    top 100)."""
     from ..evaluation import evaluate_coco
 
     done: dict[tuple, dict[str, float]] = {}
     for run in runs:
-        key = (run.setting.model, run.setting.backend, run.setting.input_hw)
+        key = (run.setting.model, run.setting.backend, run.setting.precision, run.setting.input_hw)
         if key not in done:
             metrics = evaluate_coco(run.backend, ann, images)  # its defaults are the evaluation settings
             done[key] = {k: float(metrics[k]) for k in ("AP", "AP50")}
@@ -122,12 +126,13 @@ def evaluate_accuracy(runs: list[Run], ann: str, images: str) -> None:
 
 
 def format_table(results: list[Result]) -> str:
-    header = ("model", "backend", "thr", "size", "pre ms", "infer ms (p90)", "post ms", "total ms (p90)", "FPS",
+    header = ("model", "backend", "prec", "thr", "size", "pre ms", "infer ms (p90)", "post ms", "total ms (p90)", "FPS",
               "vs 1st", "bare ms", "post/inf", "pipe/bare", "MB", "AP", "AP50")
     rows = []
     for r in results:
         s, st = r.setting, r.stats
-        rows.append((Path(s.model).name, s.backend, str(s.threads or "dflt"), f"{s.input_hw[0]}x{s.input_hw[1]}",
+        rows.append((Path(s.model).name, s.backend, s.precision, str(s.threads or "dflt"),
+                     f"{s.input_hw[0]}x{s.input_hw[1]}",
                      f"{st['preprocess_ms']['median']:.2f}",
                      f"{st['inference_ms']['median']:.2f} ({st['inference_ms']['p90']:.2f})",
                      f"{st['postprocess_ms']['median']:.2f}",
@@ -151,7 +156,18 @@ def environment() -> dict:
         module = sys.modules.get(package)
         if module is not None:
             info[package] = getattr(module, "__version__", "?")
+    if "ncnn" in sys.modules:
+        info["ncnn_fp16_arithmetic"] = ncnn_has_fp16()  # False: ncnn's fp16 rows compute in fp32 on this CPU
     return info
+
+
+def precision_note(results: list[Result]) -> str | None:
+    """What ncnn's fp16 rows really computed in on this CPU."""
+    if not any(r.setting.backend == "ncnn" and r.setting.precision == "fp16" for r in results):
+        return None
+    if ncnn_has_fp16():
+        return "prec fp16: ncnn stores and computes in fp16 on this CPU (ARMv8.2 asimdhp)"
+    return "prec fp16: this CPU has no ARMv8.2 fp16 arithmetic, so ncnn computed in fp32 anyway"
 
 
 def benchmark(backends: list[tuple[Backend, int]], image: np.ndarray, image_name: str, warmup: int = 10,
@@ -175,6 +191,9 @@ def benchmark(backends: list[tuple[Backend, int]], image: np.ndarray, image_name
     print("pre/infer/post: median ms per stage of frame -> boxes; bare: the network forward alone; "
           "post/inf: decode + NMS as a share of inference; pipe/bare: whole pipeline / bare forward; "
           "vs 1st: FPS relative to the first row", file=table_out)
+    note = precision_note(results)
+    if note:
+        print(note, file=table_out)
     if json_out:
         report = {"environment": environment(), "image": image_name, "warmup": warmup, "runs": runs,
                   "results": [{**asdict(r.setting), **{k: v for k, v in asdict(r).items() if k != "setting"}}

@@ -9,13 +9,14 @@ import warnings
 
 from ..errors import UserError
 from . import benchmark, data_check, demo, export, import_model, info, predict, train, val
+from .common import require_torch_for
 
 SUBCOMMANDS = (train, data_check, val, predict, demo, benchmark, export, import_model, info)
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="nanogfl", description="Train, evaluate, export and run GFL-family "
-                                     "detectors (NanoDet-Plus).")
+                                     "detectors (NanoDet-Plus, NanoDet-m, GFLV2 quality head).")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for command in SUBCOMMANDS:
         command.add_parser(sub)
@@ -30,6 +31,8 @@ def main(argv: list[str] | None = None) -> int:
     warnings.formatwarning = _one_line_warning
     args = build_parser().parse_args(argv)
     try:
+        if getattr(args, "torch_extra", None):
+            require_torch_for(args.command, args.torch_extra)
         return int(args.run(args) or 0)
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

@@ -10,7 +10,18 @@ from pathlib import Path
 
 from ..contract import check_input_size
 from ..errors import UserError
-from ..runtime.backends import INSTALL_HINTS, Backend, open_model, resolve_model_path
+from ..runtime.backends import (
+    INSTALL_HINTS,
+    PRECISION_CHOICES,
+    Backend,
+    open_model,
+    resolve_model_path,
+    resolve_precision,
+)
+
+PRECISION_HELP = ("ncnn arithmetic: fp32 (ncnn's fp16 storage/arithmetic off), fp16 (ncnn's fp16 where the CPU has "
+                  "it: ARMv8.2, e.g. Raspberry Pi 5; faster, less exact), auto: the model metadata's ncnn_precision, "
+                  "the one its export was verified in (default: auto)")
 
 
 def add_model(parser: argparse.ArgumentParser, help: str) -> None:
@@ -30,6 +41,12 @@ def add_threads(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--threads", type=int, default=0, help="CPU threads (0: the library default)")
 
 
+def add_precision(parser: argparse.ArgumentParser, several: bool = False) -> None:
+    parser.add_argument("--precision", choices=PRECISION_CHOICES, default=["auto"] if several else "auto",
+                        nargs="+" if several else None,
+                        help=PRECISION_HELP + ("; several values: one row each" if several else ""))
+
+
 def input_size(values: list[int] | None) -> tuple[int, int] | None:
     """``--size S`` or ``--size H W`` -> (height, width), checked; None when not given."""
     if not values:
@@ -39,20 +56,36 @@ def input_size(values: list[int] | None) -> tuple[int, int] | None:
     return check_input_size((values[0], values[-1]), "--size")
 
 
-def require_torch(path: str | Path) -> None:
-    """A one-line hint instead of a ModuleNotFoundError when a .pt meets a torch-free install."""
+def torch_importable() -> bool:
     try:
         import torch  # noqa: F401
     except ImportError:
-        raise UserError(f"{path}: {INSTALL_HINTS['torch']}") from None
+        return False
+    return True
+
+
+def require_torch(path: str | Path) -> None:
+    """A one-line hint instead of a ModuleNotFoundError when a .pt meets a torch-free install."""
+    if not torch_importable():
+        raise UserError(f"{path}: {INSTALL_HINTS['torch']}")
+
+
+def require_torch_for(command: str, extra: str) -> None:
+    """The same hint for a command that always needs torch (train, info, import, export); the parser of such a
+    command sets ``torch_extra``, the pip extra that brings torch and the rest it needs, and ``main`` calls this
+    before the command runs."""
+    if not torch_importable():
+        raise UserError(f"nanogfl {command} needs PyTorch: pip install 'nanogfl[{extra}]' torch==2.13.0 "
+                        f"(exported .onnx/.param models run without it: predict, demo, benchmark, val)")
 
 
 def open_model_file(path: str | Path, threads: int = 0, backend: str | None = None,
-                    input_hw: tuple[int, int] | None = None) -> Backend:
+                    input_hw: tuple[int, int] | None = None, precision: str = "auto") -> Backend:
     """Any model file as a Backend: ONNX / ncnn through the torch-free runtime, a .pt checkpoint through PyTorch."""
     resolved, kind = resolve_model_path(path, backend)
     if kind != "torch":
-        return open_model(resolved, threads=threads, input_hw=input_hw)
+        return open_model(resolved, threads=threads, input_hw=input_hw, precision=precision)
+    resolve_precision(resolved, kind, precision)  # fp16 is refused
     require_torch(resolved)
     from ..engine.torch_backend import TorchBackend
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..contract import DEPLOY_SCORE_THRESHOLD
-from .common import add_model, add_size, add_threads
+from .common import add_model, add_precision, add_size, add_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -19,6 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: until the source ends)")
     add_size(p)
     add_threads(p)
+    add_precision(p)
     p.set_defaults(run=run)
 
 
@@ -30,7 +31,8 @@ def run(args: argparse.Namespace) -> int:
 
     stream = FrameStream(args.source)  # first: a missing camera is reported before the model loads
     try:
-        backend = open_model_file(args.model, threads=args.threads, input_hw=input_size(args.size))
+        backend = open_model_file(args.model, threads=args.threads, input_hw=input_size(args.size),
+                                  precision=args.precision)
         detector = Detector(backend, score_threshold=args.score)
         outputs = DemoOutputs(video=args.out, serve_port=args.serve, host=args.host, window=not args.no_window,
                               max_frames=args.max_frames)

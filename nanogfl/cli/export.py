@@ -24,16 +24,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--ann", help="COCO json: with --int8, print AP before/after quantisation")
     p.add_argument("--images", help="image folder of --ann")
     add_threads(p)
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, torch_extra="export")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..errors import UserError
+    import torch
 
-    try:
-        import torch
-    except ImportError:
-        raise UserError("nanogfl export needs PyTorch: pip install torch==2.13.0 'nanogfl[export]'") from None
     from ..exporter.pipeline import ExportOptions, export_checkpoint
     from .common import input_size
 

@@ -17,7 +17,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="input size S or H W stored in the checkpoint (default 416)")
     p.add_argument("--class-names", help="text file, one class name a line (default: COCO's 80)")
     p.add_argument("--bn-images", help="images used to rebuild BatchNorm statistics (default: none)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, torch_extra="export")
 
 
 def run(args: argparse.Namespace) -> int:

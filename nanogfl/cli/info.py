@@ -13,7 +13,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--model", "--weights", dest="model", metavar="CKPT", help="checkpoint (.pt)")
     add_size(p, "input size S or H W (default: the config's)")
     add_json(p, "the counts")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, torch_extra="train")
 
 
 def run(args: argparse.Namespace) -> int:

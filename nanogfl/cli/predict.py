@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..contract import DEPLOY_SCORE_THRESHOLD
-from .common import add_json, add_model, add_size, add_threads
+from .common import add_json, add_model, add_precision, add_size, add_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -18,6 +18,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--score", type=float, default=DEPLOY_SCORE_THRESHOLD, help="score threshold")
     add_size(p)
     add_threads(p)
+    add_precision(p)
     p.set_defaults(run=run)
 
 
@@ -27,7 +28,8 @@ def run(args: argparse.Namespace) -> int:
     from .common import input_size, open_model_file
 
     check_source(args.source)  # a typo fails before the model loads
-    backend = open_model_file(args.model, threads=args.threads, input_hw=input_size(args.size))
+    backend = open_model_file(args.model, threads=args.threads, input_hw=input_size(args.size),
+                              precision=args.precision)
     detector = Detector(backend, score_threshold=args.score)
     out = Path(args.out) if args.out else None
     if args.json in (None, "-"):

@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="replace the run in OUT (its checkpoints, metrics.csv, config.yml and TensorBoard logs) "
                         "instead of starting OUT-2")
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cuda if available)")
-    p.set_defaults(run=run)
+    p.set_defaults(run=run, torch_extra="train")
 
 
 def run(args: argparse.Namespace) -> int:

@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..contract import DATASET_FORMATS
-from .common import add_json, add_model, add_size, add_threads
+from .common import add_json, add_model, add_precision, add_size, add_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_size(p)
     add_json(p, "AP, AP50, AP75, APs, APm, APl and per-class AP")
     add_threads(p)
+    add_precision(p)
     p.set_defaults(run=run)
 
 
@@ -53,8 +54,10 @@ def run(args: argparse.Namespace) -> int:
         dataset = (args.format, args.ann, args.images)
     if dataset is None:
         raise UserError("no evaluation data: pass --ann FILE --images DIR")
-    backend = open_model_file(model, threads=args.threads, input_hw=input_size(args.size))
-    print(f"evaluating {model} at {backend.meta.input_hw[0]}x{backend.meta.input_hw[1]} on {dataset[1]}")
+    backend = open_model_file(model, threads=args.threads, input_hw=input_size(args.size),
+                              precision=args.precision)
+    print(f"evaluating {model} at {backend.meta.input_hw[0]}x{backend.meta.input_hw[1]} ({backend.name} "
+          f"{backend.precision}) on {dataset[1]}")
     metrics = evaluate_coco(backend, dataset[1], dataset[2], dataset_format=dataset[0],
                             score_threshold=settings.score_threshold, iou_threshold=settings.iou_threshold,
                             max_detections=settings.max_detections, verbose=True, progress=True,
@@ -65,6 +68,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"wrote {', '.join(str(p) for p in written)}")
     metrics["model"] = str(model)
     metrics["input_size"] = list(backend.meta.input_hw)
+    metrics["backend"], metrics["precision"] = backend.name, backend.precision
     if args.json:
         write_json(args.json, metrics)
         if args.json != "-":

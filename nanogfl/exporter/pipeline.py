@@ -94,6 +94,9 @@ def export_checkpoint(weights: str | Path, out_dir: str | Path, options: ExportO
     variant = cfg.model.arch + ("-gflv2" if cfg.model.head.quality == "dgqp" else "")
     name = options.name or f"{variant}_{input_hw[0]}x{input_hw[1]}"
     meta = model_meta(cfg, class_names, input_hw)
+    # The parity check opens the ncnn file through the metadata, so it verifies this precision, and the runtime
+    # uses it unless told otherwise. fp32: on x86, where exports are made, ncnn has no fp16 arithmetic to verify.
+    meta.ncnn_precision = "fp32"
     meta.extra = {"source": Path(weights).name, **({"ncnn_weights": "fp16" if options.fp16 else "fp32"}
                                                    if "ncnn" in options.formats else {})}
     out_dir = Path(out_dir)
@@ -140,7 +143,9 @@ def _export_staged(model: GFLDetector, meta: ModelMeta, name: str, staging: Path
     images = None
     if options.verify:
         images, where = load_verify_images(options.verify_images, val_images)
-        log(f"verify on {where} at {input_hw[0]}x{input_hw[1]}: max |diff| vs PyTorch (probs / box logits)")
+        log(f"verify on {where} at {input_hw[0]}x{input_hw[1]}: max |diff| vs PyTorch (probs / box logits)"
+            + (f"; ncnn in {meta.ncnn_precision} arithmetic (the metadata's ncnn_precision)"
+               if "ncnn" in options.formats else ""))
         result.parity = _check(reference, checks, images, options.threads, log)
     if options.int8:
         from .int8 import export_int8

@@ -97,7 +97,8 @@ def compare_outputs(reference: np.ndarray, output: np.ndarray, num_classes: int)
 def verify_exports(reference: DeployModel, models: list[tuple[str, Path, Tolerance | None]],
                    images: list[np.ndarray], threads: int = 0) -> list[ParityResult]:
     """Run every exported ``(label, path, tolerance)`` model through the runtime (which reads the metadata file
-    beside it) and the PyTorch ``reference`` on ``images``; one ParityResult per model, worst case over images.
+    beside it, ncnn_precision included, exactly as a later ``open_model`` does) and the PyTorch ``reference`` on
+    ``images``; one ParityResult per model, worst case over images.
     All models must share one input size (they come from one export)."""
     backends = [open_model(path, threads=threads) for _, path, _ in models]
     meta = backends[0].meta

@@ -48,11 +48,11 @@ def open_source(source: NetGraph, class_names: list[str], input_hw: tuple[int, i
     meta = ModelMeta(class_names=list(class_names), input_hw=check_input_size(input_hw), strides=tuple(strides),
                      reg_max=reg_max, class_activation="sigmoid" if source.has_op("Sigmoid") else "none",
                      input_name=source.inputs[0], output_name=source.outputs[0])
-    backend = open_model(Path(source.source), threads=1, meta=meta, ncnn_fp16=False)
+    backend = open_model(Path(source.source), threads=1, meta=meta, precision="fp32")
     if len(source.outputs) > 1:
         split = _split_output_order(backend, list(source.outputs))
         backend = open_model(Path(source.source), threads=1, meta=dataclasses.replace(meta, split_outputs=split),
-                             ncnn_fp16=False)
+                             precision="fp32")
     return backend
 
 

@@ -12,9 +12,10 @@ from pathlib import Path
 
 import numpy as np
 
-from ..contract import CLASS_ACTIVATIONS, check_input_size
+from ..contract import CLASS_ACTIVATIONS, NCNN_PRECISIONS, check_input_size
 from ..errors import UserError
 from .metadata import ModelMeta, metadata_path
+from .ncnn_support import NCNN_PRECISION_OPTIONS, check_ncnn_size
 
 SUFFIX_BACKENDS = {".onnx": "onnxruntime", ".param": "ncnn", ".pt": "torch", ".pth": "torch"}
 BACKEND_SUFFIXES = {"onnxruntime": ".onnx", "ncnn": ".param", "torch": ".pt"}
@@ -25,7 +26,7 @@ INSTALL_HINTS = {
     "torch": "running a .pt checkpoint needs PyTorch: pip install 'nanogfl[train]' torch==2.13.0 "
              "(or export the model to ONNX/ncnn and run that without torch)",
 }
-NCNN_FP16_OPTIONS = ("use_fp16_packed", "use_fp16_storage", "use_fp16_arithmetic", "use_bf16_storage")
+PRECISION_CHOICES = ("auto", *NCNN_PRECISIONS)  # "auto" (or None): the metadata's ncnn_precision
 
 
 class ModelInputError(UserError, ValueError):
@@ -65,6 +66,7 @@ class Backend:
     implement ``run`` (the bare network)."""
 
     name = "backend"
+    precision = "fp32"  # the arithmetic it runs in (ncnn: chosen when opened; the others: always fp32)
 
     def __init__(self, path: Path, meta: ModelMeta, files: list[Path]) -> None:
         self.path = path
@@ -141,8 +143,8 @@ class OnnxRuntimeBackend(Backend):
 class NcnnBackend(Backend):
     name = "ncnn"
 
-    def __init__(self, path: Path, meta: ModelMeta, threads: int = 0, fp16: bool = True) -> None:
-        """``fp16`` False turns off ncnn's fp16/bf16 storage and arithmetic (fp32 throughout)."""
+    def __init__(self, path: Path, meta: ModelMeta, threads: int = 0, precision: str = "fp32") -> None:
+        """``precision`` "fp32" turns off ncnn's fp16/bf16 storage and arithmetic, "fp16" keeps them on."""
         try:
             import ncnn
         except ImportError:
@@ -153,9 +155,9 @@ class NcnnBackend(Backend):
             raise UserError(f"{path}: ncnn weights not found (expected {weights} beside the .param)")
         self.net = ncnn.Net()
         self.net.opt.use_vulkan_compute = False
-        if not fp16:
-            for option in NCNN_FP16_OPTIONS:
-                setattr(self.net.opt, option, False)
+        self.precision = precision
+        for option, value in NCNN_PRECISION_OPTIONS[precision].items():
+            setattr(self.net.opt, option, value)
         if threads > 0:
             self.net.opt.num_threads = threads
         if self.net.load_param(str(path)) != 0:
@@ -205,6 +207,22 @@ def resolve_model_path(path: str | Path, backend: str | None = None) -> tuple[Pa
     return path, implied
 
 
+def resolve_precision(path: Path, kind: str, precision: str | None, meta: ModelMeta | None = None) -> str:
+    """The arithmetic a model of backend ``kind`` runs in: ``precision`` (None or "auto": the metadata's). Only
+    ncnn has a choice; asking ONNX Runtime or PyTorch for fp16 is refused."""
+    if precision not in (None, *PRECISION_CHOICES):
+        raise UserError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_CHOICES)}")
+    if kind != "ncnn":
+        if precision == "fp16":
+            raise UserError(f"{path}: --precision fp16 applies to ncnn models; {kind} runs in fp32 on the CPU")
+        return "fp32"
+    chosen = precision if precision not in (None, "auto") else meta.ncnn_precision if meta else "fp32"
+    if chosen not in NCNN_PRECISIONS:
+        raise UserError(f"{metadata_path(path)}: ncnn_precision must be one of {', '.join(NCNN_PRECISIONS)}, "
+                        f"got {chosen!r}")
+    return chosen
+
+
 def load_meta(path: Path) -> ModelMeta:
     meta_file = metadata_path(path)
     if not meta_file.is_file():
@@ -218,10 +236,11 @@ def load_meta(path: Path) -> ModelMeta:
 
 def open_model(path: str | Path, threads: int = 0, backend: str | None = None,
                input_hw: tuple[int, int] | None = None, meta: ModelMeta | None = None,
-               ncnn_fp16: bool = True) -> Backend:
+               precision: str | None = None) -> Backend:
     """Open an ONNX or ncnn model for inference. ``threads`` 0 keeps the library default; ``input_hw`` overrides
-    the input size (ncnn takes any multiple of 32; an ONNX file must have been exported for it); ``meta`` replaces
-    the metadata file beside the model; ``ncnn_fp16`` False keeps ncnn in fp32 arithmetic."""
+    the input size (a model must have been exported for it, except an ONNX file with a dynamic input and an
+    ncnn graph that infers its reshapes or has per-level outputs); ``meta`` replaces the metadata file beside
+    the model; ``precision`` (ncnn: "fp32" or "fp16") defaults to the metadata's ``ncnn_precision``."""
     path, kind = resolve_model_path(path, backend)
     if input_hw is not None:
         input_hw = check_input_size(input_hw)
@@ -229,11 +248,14 @@ def open_model(path: str | Path, threads: int = 0, backend: str | None = None,
         raise UserError(f"{path}: a .pt checkpoint runs with PyTorch (nanogfl.engine.torch_backend), not in the "
                         f"torch-free runtime; {INSTALL_HINTS['torch']}")
     meta = meta if meta is not None else load_meta(path)
+    precision = resolve_precision(path, kind, precision, meta)
     if input_hw is not None:
+        if kind == "ncnn":
+            check_ncnn_size(path, meta, input_hw)
         meta = dataclasses.replace(meta, input_hw=input_hw)
     if meta.class_activation not in CLASS_ACTIVATIONS:
         raise UserError(f"{metadata_path(path)}: class_activation must be one of {', '.join(CLASS_ACTIVATIONS)}, "
                         f"got {meta.class_activation!r}")
     if kind == "onnxruntime":
         return OnnxRuntimeBackend(path, meta, threads)
-    return NcnnBackend(path, meta, threads, fp16=ncnn_fp16)
+    return NcnnBackend(path, meta, threads, precision)

@@ -32,6 +32,9 @@ class ModelMeta:
     output_name: str = OUTPUT_BLOB
     prior_offset: float = 0.0  # 0: NanoDet-Plus; 0.5: NanoDet-m (cell centres)
     split_outputs: list[str] = field(default_factory=list)  # [cls_8, box_8, cls_16, box_16, ...]; [] = one output
+    # ncnn arithmetic the export was verified in, and the runtime's default (contract.NCNN_PRECISIONS); files
+    # written before this field existed were verified on x86, where ncnn computes in fp32
+    ncnn_precision: str = "fp32"
     arch: str = "nanodet-plus-m"
     layout_version: int = LAYOUT_VERSION
     extra: dict = field(default_factory=dict)

@@ -16,7 +16,7 @@ from torch import nn
 
 from nanogfl.model.heads.common import flatten_levels
 from nanogfl.model.heads.quality import DistributionQuality, joint_score_logits, top_k_values
-from nanogfl.runtime.backends import NCNN_FP16_OPTIONS
+from nanogfl.runtime.ncnn_support import NCNN_PRECISION_OPTIONS
 
 NUM_CLASSES = 80
 FP32_EXACT = 1e-5
@@ -199,8 +199,8 @@ def ncnn_run(param: Path, blob: np.ndarray, fp16: bool) -> np.ndarray:
     ncnn = pytest.importorskip("ncnn")
     net = ncnn.Net()
     net.opt.num_threads = 1
-    for option in NCNN_FP16_OPTIONS:
-        setattr(net.opt, option, fp16)
+    for option, value in NCNN_PRECISION_OPTIONS["fp16" if fp16 else "fp32"].items():
+        setattr(net.opt, option, value)
     assert net.load_param(str(param)) == 0 and net.load_model(str(param.with_suffix(".bin"))) == 0
     image = np.ascontiguousarray(blob[0])  # the Mat refers to this memory: keep it alive
     extractor = net.create_extractor()

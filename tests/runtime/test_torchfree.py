@@ -16,9 +16,11 @@ from nanogfl.runtime.detector import Detector
 
 REPO = Path(__file__).resolve().parents[2]
 
+TORCH_BLOCK = """import sys
+sys.modules["torch"] = None  # from here on `import torch` (and torch.anything) raises ImportError
+"""
 TORCH_FREE_SCRIPT = r"""
 import importlib, io, json, pkgutil, sys, contextlib
-sys.modules["torch"] = None  # from here on `import torch` (and torch.anything) raises ImportError
 import nanogfl.apps, nanogfl.runtime
 modules = sorted(info.name for package in (nanogfl.runtime, nanogfl.apps)
                  for info in pkgutil.iter_modules(package.__path__))
@@ -56,15 +58,35 @@ print("RESULT" + json.dumps(result))
 """
 
 
+# Every command that needs torch, as a torch-free install meets it: (argv, what the hint must name).
+TORCH_COMMANDS_SCRIPT = r"""
+import contextlib, io, json
+import nanogfl.cli
+
+results = []
+for argv in json.loads(sys.argv[1]):
+    stderr = io.StringIO()
+    with contextlib.redirect_stderr(stderr):
+        status = nanogfl.cli.main(argv)
+    results.append([status, stderr.getvalue()])
+print("RESULT" + json.dumps(results))
+"""
+
+
+def run_without_torch(script: str, argument: object) -> object:
+    """Run ``script`` in a fresh interpreter where ``import torch`` fails; it prints RESULT + JSON, returned here
+    (``argument`` reaches it as JSON in sys.argv[1])."""
+    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
+    completed = subprocess.run([sys.executable, "-c", TORCH_BLOCK + script, json.dumps(argument)],
+                               capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return json.loads(completed.stdout.split("RESULT", 1)[1])
+
+
 def test_runtime_runs_without_torch(official_model, tiny_onnx, coco_images):
     image_path = str(coco_images[2])
     models = [str(official_model), str(tiny_onnx)]
-    env = {**os.environ, "PYTHONPATH": str(REPO) + os.pathsep + os.environ.get("PYTHONPATH", "")}
-    completed = subprocess.run([sys.executable, "-c", TORCH_FREE_SCRIPT,
-                                json.dumps([models, image_path, str(tiny_onnx.with_suffix(".pt"))])],
-                               capture_output=True, text=True, timeout=120, env=env, cwd=REPO)
-    assert completed.returncode == 0, completed.stderr[-3000:]
-    result = json.loads(completed.stdout.split("RESULT", 1)[1])
+    result = run_without_torch(TORCH_FREE_SCRIPT, [models, image_path, str(tiny_onnx.with_suffix(".pt"))])
     assert result["torch_modules"] == []
     for expected in ("backends", "decode", "nms", "postprocess", "preprocess", "detector", "predict", "demo",
                      "benchmark", "sources", "draw", "mjpeg", "metadata"):
@@ -84,6 +106,30 @@ def test_runtime_runs_without_torch(official_model, tiny_onnx, coco_images):
     assert result["predict_status"] == 0
     record = json.loads(result["predict_lines"][0])
     assert record["source"] == image_path and record["detections"]
+
+
+def test_every_torch_command_gives_the_install_hint(tiny_onnx, official_ncnn, coco_val, tmp_path):
+    checkpoint = str(tiny_onnx.with_suffix(".pt"))
+    config = str(REPO / "configs" / "nanodet-plus-m_416.yml")
+    ann, images = map(str, coco_val)
+    commands = [  # (argv, the pip extra the hint names)
+        (["val", "--model", checkpoint], "train"),
+        (["val", "--model", checkpoint, "--ann", ann, "--images", images], "train"),
+        (["predict", "--model", checkpoint, "--source", images], "train"),
+        (["benchmark", "--model", checkpoint], "train"),
+        (["info", config], "train"),
+        (["info", "--model", checkpoint], "train"),
+        (["train", config, "--out", str(tmp_path / "run")], "train"),
+        (["import", "--model", str(official_ncnn), "--out", str(tmp_path / "imported.pt")], "export"),
+        (["export", "--model", checkpoint, "--out", str(tmp_path / "export")], "export"),
+    ]
+    results = run_without_torch(TORCH_COMMANDS_SCRIPT, [argv for argv, _ in commands])
+    for (argv, extra), (status, stderr) in zip(commands, results):
+        assert status == 2, (argv, stderr)
+        assert stderr.count("\n") == 1 and stderr.startswith(f"nanogfl {argv[0]}: error: "), (argv, stderr)
+        assert f"pip install 'nanogfl[{extra}]' torch==" in stderr, (argv, stderr)
+        assert "export" in stderr.split("torch==", 1)[1], (argv, stderr)  # ... or run an exported model
+    assert not (tmp_path / "run").exists() and not (tmp_path / "imported.pt").exists()
 
 
 def requirement_name(requirement: str) -> str:
