@@ -25,14 +25,22 @@ def _names_from_yaml(path: Path) -> list[str]:
     return [str(n) for n in names]
 
 
-def find_class_names(label_dir: Path) -> list[str]:
-    """classes.txt or data.yaml in the label folder or up to two folders above it."""
+def class_names_file(label_dir: Path) -> Optional[Path]:
+    """classes.txt or data.yaml in the label folder or up to two folders above it (None: there is none)."""
     for folder in [label_dir, *list(label_dir.parents)[:2]]:
-        if (folder / "classes.txt").is_file():
-            return [line.strip() for line in (folder / "classes.txt").read_text().splitlines() if line.strip()]
-        for name in ("data.yaml", "dataset.yaml"):
+        for name in ("classes.txt", "data.yaml", "dataset.yaml"):
             if (folder / name).is_file():
-                return _names_from_yaml(folder / name)
+                return folder / name
+    return None
+
+
+def find_class_names(label_dir: Path) -> list[str]:
+    """The class names of ``class_names_file``."""
+    path = class_names_file(label_dir)
+    if path is not None and path.name == "classes.txt":
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if path is not None:
+        return _names_from_yaml(path)
     raise UserError(f"{label_dir}: YOLO labels need class names: set data.class_names in the config or put "
                     f"classes.txt / data.yaml next to the labels")
 
