@@ -14,7 +14,7 @@ from torch import nn
 from ..checkpoint import Checkpoint, read_checkpoint, save_checkpoint
 from ..config import Config
 from ..data.loader import DetectionDataset, build_loader, set_epoch
-from ..data.sources import build_source
+from ..data.sources import build_source, source_for_model
 from ..data.transforms import TrainTransform
 from ..errors import UserError
 from ..model.build import build_criterion, build_detector
@@ -22,6 +22,8 @@ from ..model.losses import reduce_mean
 from . import distributed as D
 from .ema import ModelEMA
 from .evaluate import evaluate_in_training
+from .finetune import evaluate_start, resolve_warmup, starts_from_pretrained
+from .freeze import freeze, train_mode
 from .logger import MetricLogger
 from .optim import build_optimizer, clip_gradients
 from .pretrained import load_pretrained
@@ -70,10 +72,11 @@ class Trainer:
         seed_everything(cfg.train.seed)
 
         train_set, val_set = cfg.data.train, cfg.data.val
-        self.train_source = build_source(train_set.format, train_set.ann, train_set.images, cfg.data.class_names)
+        self.train_source = build_source(train_set.format, train_set.ann, train_set.images, cfg.data.class_names,
+                                         cfg.data.classes)
         self.class_names = list(self.train_source.class_names)
-        self.val_source = (build_source(val_set.format, val_set.ann, val_set.images, self.class_names)
-                           if val_set.ann else None)
+        self.val_source = (source_for_model(val_set.format, val_set.ann, val_set.images, self.class_names,
+                                            cfg.data.class_names) if val_set.ann else None)
         if info.world_size > cfg.train.batch_size or cfg.train.batch_size % info.world_size:
             raise UserError(f"train.batch_size {cfg.train.batch_size} must be a multiple of the number of "
                             f"processes ({info.world_size})")
@@ -84,6 +87,7 @@ class Trainer:
                                    drop_last=len(dataset) >= cfg.train.batch_size)
         if len(self.loader) == 0:
             raise UserError(f"{cfg.data.train.ann}: not enough images for one batch of {cfg.train.batch_size}")
+        resolve_warmup(cfg.train, len(self.loader))
 
         self.model = build_detector(cfg.model, len(self.class_names)).to(device)
         if device.type == "cpu":
@@ -95,6 +99,7 @@ class Trainer:
                 cfg.model.assign_guidance = "main"  # saved in the checkpoint config, so a resume keeps it
                 if info.is_main:
                     print(f"{cfg.train.pretrained} has no trained aux branch: the main head guides assignment")
+        freeze(self.model, cfg.train.freeze)
         self.assign_with_aux = cfg.model.assign_guidance != "main"
         self.criterion = build_criterion(cfg.model, len(self.class_names))
         self.optimizer = build_optimizer(self.model, cfg.train)
@@ -164,7 +169,7 @@ class Trainer:
         from tqdm import tqdm
 
         cfg = self.cfg.train
-        self.model.train()
+        train_mode(self.model, cfg.freeze)
         set_epoch(self.loader, self.epoch)
         totals: dict[str, float] = {}
         count = 0
@@ -247,6 +252,8 @@ class Trainer:
                   f"classes, input {self.cfg.input_hw[0]}x{self.cfg.input_hw[1]}, {self.info.world_size} "
                   f"process(es) on {self.device}; output in {self.out}")
         metrics: dict = {}
+        if starts_from_pretrained(self):
+            evaluate_start(self)
         while self.epoch < stop:
             start = time.time()
             stats = self.train_one_epoch()
