@@ -90,21 +90,23 @@ def evaluate_coco(model: Backend | str | Path, ann: str | Path, images: str | Pa
                   threads: int = 0, score_threshold: float = EVAL_SCORE_THRESHOLD,
                   iou_threshold: float = EVAL_IOU_THRESHOLD, max_detections: int = EVAL_MAX_DETECTIONS,
                   max_images: Optional[int] = None, verbose: bool = False, progress: bool = False,
-                  with_curves: bool = False) -> dict:
+                  with_curves: bool = False, class_names: Optional[list[str]] = None) -> dict:
     """AP, AP50, AP75, APs, APm, APl and per-class AP of ``model`` on a dataset; ``with_curves`` adds the
     per-class precision-recall curves (``pr_curves``) and the ``confusion_matrix`` (see nanogfl.confusion).
 
     ``model`` is an opened backend (any, the torch one included) or an ONNX / ncnn file. The dataset is read in
-    ``dataset_format`` (coco, voc or yolo) with the model's class names fixing the label order. ``max_images``
+    ``dataset_format`` (coco, voc or yolo) with its own classes (``class_names``, e.g. the training config's
+    ``data.class_names``, else the files'), and the model's classes are picked from them by name: a model trained
+    on some classes (``data.classes``) is scored on those classes of the full dataset. ``max_images``
     scores the first N images only. ``verbose`` prints the COCO tables, ``progress`` a progress bar.
     """
     from tqdm import tqdm
 
-    from .data.sources import build_source
+    from .data.sources import source_for_model
 
     backend = model if isinstance(model, Backend) else open_model(model, threads=threads)
     detector = Detector(backend, score_threshold, iou_threshold, max_detections)
-    source = build_source(dataset_format, ann, images, list(backend.meta.class_names))
+    source = source_for_model(dataset_format, ann, images, list(backend.meta.class_names), class_names)
     count = len(source) if max_images is None else min(max_images, len(source))
     results: list[dict] = []
     image_ids = []

@@ -3,9 +3,11 @@ of the official model. (The fixtures built from them live in conftest.py.)"""
 from __future__ import annotations
 
 import json
+import shutil
 import warnings
 from pathlib import Path
 
+import numpy as np
 import yaml
 
 from nanogfl.runtime.coco_names import COCO_CLASSES
@@ -81,3 +83,50 @@ def export_tiny_onnx(folder: Path, input_hw=TINY_INPUT_HW, num_classes: int = 3)
 def read_json_lines(text: str) -> list[dict]:
     return [json.loads(line) for line in text.splitlines() if line.startswith("{")]
 
+
+# ---- VOC / YOLO datasets written from real COCO annotations ------------------------------------------------
+def coco_objects(ann_file: Path, count: int) -> list[tuple[dict, list[dict]]]:
+    """The first ``count`` images that have non-crowd annotations, with those annotations."""
+    data = json.loads(ann_file.read_text())
+    names = {c["id"]: c["name"] for c in data["categories"]}
+    by_image: dict[int, list[dict]] = {}
+    for ann in data["annotations"]:
+        if not ann["iscrowd"]:
+            by_image.setdefault(ann["image_id"], []).append(dict(ann, name=names[ann["category_id"]]))
+    images = [im for im in data["images"] if im["id"] in by_image][:count]
+    return [(im, by_image[im["id"]]) for im in images]
+
+
+def expected_xyxy(anns: list[dict]) -> np.ndarray:
+    return np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
+                     for a in anns])
+
+
+def write_voc(folder: Path, objects, difficult_first: bool = False) -> None:
+    folder.mkdir(parents=True, exist_ok=True)
+    for image, anns in objects:
+        parts = [f"<annotation><filename>{image['file_name']}</filename><size><width>{image['width']}</width>"
+                 f"<height>{image['height']}</height><depth>3</depth></size>"]
+        for k, (a, box) in enumerate(zip(anns, expected_xyxy(anns).tolist())):
+            difficult = int(difficult_first and k == 0)
+            parts.append(f"<object><name>{a['name']}</name><difficult>{difficult}</difficult><bndbox>"
+                         f"<xmin>{box[0]!r}</xmin><ymin>{box[1]!r}</ymin><xmax>{box[2]!r}</xmax>"
+                         f"<ymax>{box[3]!r}</ymax></bndbox></object>")
+        parts.append("</annotation>")
+        (folder / Path(image["file_name"]).with_suffix(".xml").name).write_text("".join(parts))
+
+
+def write_yolo(root: Path, objects, image_dir: Path, class_names: list[str]) -> tuple[Path, Path]:
+    labels, images = root / "labels", root / "images"
+    labels.mkdir(parents=True)
+    images.mkdir(parents=True)
+    for image, anns in objects:
+        shutil.copy(image_dir / image["file_name"], images / image["file_name"])
+        lines = []
+        for a in anns:
+            x, y, w, h = a["bbox"]
+            cx, cy = (x + w / 2) / image["width"], (y + h / 2) / image["height"]
+            lines.append(f"{class_names.index(a['name'])} {cx:.10f} {cy:.10f} "
+                         f"{w / image['width']:.10f} {h / image['height']:.10f}")
+        (labels / Path(image["file_name"]).with_suffix(".txt").name).write_text("\n".join(lines) + "\n")
+    return labels, images

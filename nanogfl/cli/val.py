@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
     model = Path(args.model)
     if not model.exists():
         raise UserError(f"model not found: {model}")
-    settings, dataset = EvalConfig(), None
+    settings, dataset, class_names = EvalConfig(), None, None
     cfg = None
     if args.config:
         from ..config import load_config
@@ -46,12 +46,12 @@ def run(args: argparse.Namespace) -> int:
         cfg = checkpoint_config(read_checkpoint(model), model)
     if cfg is not None:
         settings = cfg.eval
-        if cfg.data.val.ann:
-            dataset = (cfg.data.val.format, cfg.data.val.ann, cfg.data.val.images)
+        if cfg.data.val.ann:  # read as the training run read it
+            dataset, class_names = (cfg.data.val.format, cfg.data.val.ann, cfg.data.val.images), cfg.data.class_names
     if args.ann:
         if not args.images:
             raise UserError("--ann needs --images (the folder of the images it lists)")
-        dataset = (args.format, args.ann, args.images)
+        dataset, class_names = (args.format, args.ann, args.images), None
     if dataset is None:
         raise UserError("no evaluation data: pass --ann FILE --images DIR")
     backend = open_model_file(model, threads=args.threads, input_hw=input_size(args.size),
@@ -61,7 +61,7 @@ def run(args: argparse.Namespace) -> int:
     metrics = evaluate_coco(backend, dataset[1], dataset[2], dataset_format=dataset[0],
                             score_threshold=settings.score_threshold, iou_threshold=settings.iou_threshold,
                             max_detections=settings.max_detections, verbose=True, progress=True,
-                            with_curves=bool(args.out))
+                            with_curves=bool(args.out), class_names=class_names)
     if args.out:
         from ..plots import save_evaluation_plots
         written = save_evaluation_plots(metrics, backend.meta.class_names, args.out)

@@ -205,3 +205,8 @@ def _validate_train(cfg: Config) -> None:
         raise ConfigError(f"train.ema_decay must be in [0, 1) (0: no EMA), got {train.ema_decay}")
     if not train.grad_clip >= 0:
         raise ConfigError(f"train.grad_clip must be 0 (no clipping) or positive, got {train.grad_clip}")
+    if not train.warmup_epochs >= 0:
+        raise ConfigError(f"train.warmup_epochs must be 0 (use warmup_steps) or positive, got {train.warmup_epochs}")
+    classes = cfg.data.classes
+    if classes is not None and (not classes or len(set(classes)) != len(classes)):
+        raise ConfigError(f"data.classes must name each class once (at least one), got {classes}")

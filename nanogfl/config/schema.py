@@ -23,6 +23,7 @@ from ..contract import (
 from ..errors import UserError
 
 SHUFFLENET_V2_WIDTHS = (0.5, 1.0, 1.5, 2.0)
+FreezablePart = Literal["backbone", "neck", "head", "aux"]  # train.freeze: aux = the aux neck + aux head
 
 
 class ConfigError(UserError, ValueError):
@@ -112,7 +113,10 @@ class DataConfig:
     """Train/val datasets, class names (yolo needs them; coco/voc read them from the labels), normalisation."""
     train: DatasetConfig = field(default_factory=DatasetConfig)  # what the model learns from
     val: DatasetConfig = field(default_factory=DatasetConfig)  # what best.pt is chosen on (ann "" : no evaluation)
-    class_names: Optional[list[str]] = None  # fixes the label order; yolo labels need it (or a classes.txt)
+    class_names: Optional[list[str]] = None  # the dataset's classes: label order; yolo needs it (or classes.txt)
+    # train on some of the dataset's classes: only their boxes are kept, labelled in this order (names from the
+    # dataset's own list: COCO categories, VOC names, YOLO names); images left without boxes are background
+    classes: Optional[list[str]] = None
     mean: list[float] = field(default_factory=lambda: list(BGR_MEAN))  # per-channel mean, BGR order
     std: list[float] = field(default_factory=lambda: list(BGR_STD))  # per-channel std, BGR order
     workers: int = 4  # DataLoader worker processes (0: load in the training process)
@@ -148,6 +152,7 @@ class TrainConfig:
     momentum: float = 0.9  # SGD momentum (sgd only)
     weight_decay: float = 0.05  # AdamW: decoupled decay; SGD: L2 term added to the gradient
     warmup_steps: int = 500  # linear warmup length in optimiser steps
+    warmup_epochs: float = 0.0  # > 0: the warmup lasts this many epochs (their steps replace warmup_steps)
     warmup_ratio: float = 1e-4  # warmup starts at lr * warmup_ratio (and scales the scheduled lr up to it)
     schedule: Literal["cosine", "multistep"] = "cosine"  # lr over epochs: cosine to min_lr, or steps by gamma
     min_lr: float = 5e-5  # where the cosine ends (cosine only)
@@ -159,7 +164,8 @@ class TrainConfig:
     amp: bool = True  # float16 autocast, used on CUDA only
     seed: int = 0  # shuffling, augmentation and initialisation
     max_bad_steps: int = 20  # consecutive non-finite losses before the run stops
-    pretrained: Optional[str] = None  # checkpoint to start from (fine-tuning)
+    pretrained: Optional[str] = None  # checkpoint to start from (fine-tuning; evaluated first, as epoch 0)
+    freeze: list[FreezablePart] = field(default_factory=list)  # parts not trained (their BatchNorm stays in eval)
 
 
 @dataclass

@@ -25,16 +25,42 @@ def _names_from_yaml(path: Path) -> list[str]:
     return [str(n) for n in names]
 
 
-def find_class_names(label_dir: Path) -> list[str]:
-    """classes.txt or data.yaml in the label folder or up to two folders above it."""
+TEXT_NAME_FILES = ("classes.txt", "names.txt", "obj.names", "coco.names")  # one class name a line
+YAML_NAME_FILES = ("data.yaml", "dataset.yaml")  # preferred; any other *.yaml / *.yml with ``names:`` also counts
+
+
+def _has_names(path: Path) -> bool:
+    try:
+        data = yaml.safe_load(path.read_text())
+    except (yaml.YAMLError, OSError, UnicodeDecodeError):
+        return False
+    return isinstance(data, dict) and "names" in data
+
+
+def class_names_file(label_dir: Path) -> Optional[Path]:
+    """The class-names file of a YOLO label folder, looked for in the folder and up to two folders above it:
+    classes.txt (or names.txt, obj.names, coco.names, any *.names), data.yaml / dataset.yaml, or any other
+    *.yaml / *.yml with a ``names:`` key. None: there is none."""
     for folder in [label_dir, *list(label_dir.parents)[:2]]:
-        if (folder / "classes.txt").is_file():
-            return [line.strip() for line in (folder / "classes.txt").read_text().splitlines() if line.strip()]
-        for name in ("data.yaml", "dataset.yaml"):
+        for name in (*TEXT_NAME_FILES, *YAML_NAME_FILES):
             if (folder / name).is_file():
-                return _names_from_yaml(folder / name)
+                return folder / name
+        others = sorted(folder.glob("*.names")) + [p for p in sorted([*folder.glob("*.yaml"), *folder.glob("*.yml")])
+                                                    if _has_names(p)]
+        if others:
+            return others[0]
+    return None
+
+
+def find_class_names(label_dir: Path) -> list[str]:
+    """The class names of ``class_names_file``."""
+    path = class_names_file(label_dir)
+    if path is not None and path.suffix not in (".yaml", ".yml"):
+        return [line.strip() for line in path.read_text().splitlines() if line.strip()]
+    if path is not None:
+        return _names_from_yaml(path)
     raise UserError(f"{label_dir}: YOLO labels need class names: set data.class_names in the config or put "
-                    f"classes.txt / data.yaml next to the labels")
+                    f"classes.txt (one name a line) or a *.yaml with names: next to the labels")
 
 
 def read_label_file(path: Path, num_classes: int) -> tuple[np.ndarray, np.ndarray]:
@@ -99,7 +125,7 @@ class YoloSource(DetectionSource):
 
     def label_files_without_image(self) -> list[Path]:
         matched = {str(Path(f).with_suffix("")) for f in self._files}
-        return sorted(p for p in self.label_dir.rglob("*.txt") if p.name != "classes.txt"
+        return sorted(p for p in self.label_dir.rglob("*.txt") if p.name not in TEXT_NAME_FILES
                       and str(p.relative_to(self.label_dir).with_suffix("")) not in matched)
 
     def expected_image_hw(self, index: int) -> Optional[tuple[int, int]]:

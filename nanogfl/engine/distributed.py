@@ -1,10 +1,13 @@
-"""PyTorch DDP plumbing for ``torchrun`` (gloo on CPU, nccl on CUDA)."""
+"""PyTorch DDP plumbing for ``torchrun`` (gloo on CPU, nccl on CUDA), the device and the seeds of a process."""
 from __future__ import annotations
 
 import os
+import random
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
+import torch
 import torch.distributed as dist
 
 
@@ -59,3 +62,17 @@ def barrier(info: DistInfo) -> None:
 def cleanup(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
         dist.destroy_process_group()
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    np.random.seed(seed)
+    torch.manual_seed(seed)
+
+
+def pick_device(name: str | None, info: DistInfo) -> torch.device:
+    if name:
+        return torch.device(name)
+    if torch.cuda.is_available():
+        return torch.device("cuda", info.local_rank)
+    return torch.device("cpu")

@@ -15,11 +15,12 @@ from ..config import TrainConfig
 
 
 def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
-    """``train.optimizer`` over all of ``model``'s parameters at ``train.lr`` (the schedule sets it per step)."""
+    """``train.optimizer`` over ``model``'s trainable parameters (all but the frozen ones) at ``train.lr`` (the
+    schedule sets it per step)."""
+    parameters = [p for p in model.parameters() if p.requires_grad]
     if cfg.optimizer == "sgd":  # torch SGD: L2 decay added to the gradient, then momentum (no dampening)
-        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=cfg.momentum,
-                               weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
+    return torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
 
 
 def clip_gradients(parameters: Iterable[torch.Tensor], grad_clip: float) -> torch.Tensor:

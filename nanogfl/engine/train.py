@@ -2,12 +2,10 @@
 DDP, checkpoints, resume, run folders."""
 from __future__ import annotations
 
-import random
 import time
 import warnings
 from pathlib import Path
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -23,9 +21,12 @@ from ..model.losses import reduce_mean
 from . import distributed as D
 from .ema import ModelEMA
 from .evaluate import evaluate_in_training
+from .finetune import evaluate_start, resolve_warmup, starts_from_pretrained
+from .freeze import freeze, train_mode
 from .logger import MetricLogger
 from .optim import build_optimizer, clip_gradients
 from .pretrained import load_pretrained
+from .report import split_curves, write_run_report
 from .resume import resumable_state
 from .run_dir import agree_on_run_dir, prepare_run_dir
 from .schedule import learning_rate
@@ -40,20 +41,6 @@ class TrainStep(nn.Module):
 
     def forward(self, images: torch.Tensor, epoch: int):
         return self.model.forward_train(images, epoch)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    np.random.seed(seed)
-    torch.manual_seed(seed)
-
-
-def pick_device(name: str | None, info: D.DistInfo) -> torch.device:
-    if name:
-        return torch.device(name)
-    if torch.cuda.is_available():
-        return torch.device("cuda", info.local_rank)
-    return torch.device("cpu")
 
 
 class Trainer:
@@ -74,7 +61,7 @@ class Trainer:
         self.info = info
         self.out = agree_on_run_dir(Path(cfg.output_dir), info, resume, overwrite)
         cfg.output_dir = str(self.out)
-        seed_everything(cfg.train.seed)
+        D.seed_everything(cfg.train.seed)
 
         self.train_source, self.val_source = open_datasets(cfg)
         self.class_names = list(self.train_source.class_names)
@@ -89,6 +76,7 @@ class Trainer:
                                    drop_last=len(dataset) >= cfg.train.batch_size)
         if len(self.loader) == 0:
             raise UserError(f"{cfg.data.train.ann}: not enough images for one batch of {cfg.train.batch_size}")
+        resolve_warmup(cfg.train, len(self.loader))
 
         self.model = build_detector(cfg.model, len(self.class_names)).to(device)
         if device.type == "cpu":
@@ -100,6 +88,7 @@ class Trainer:
                 cfg.model.assign_guidance = "main"  # saved in the checkpoint config, so a resume keeps it
                 if info.is_main:
                     print(f"{cfg.train.pretrained} has no trained aux branch: the main head guides assignment")
+        freeze(self.model, cfg.train.freeze)
         self.assign_with_aux = cfg.model.assign_guidance != "main"
         self.criterion = build_criterion(cfg.model, len(self.class_names))
         self.optimizer = build_optimizer(self.model, cfg.train)
@@ -113,6 +102,7 @@ class Trainer:
         self.epoch = 0
         self.global_step = 0
         self.best_ap = -1.0
+        self.curves: dict = {}  # of the last evaluation, for the run's pictures
         self.skipped_steps = 0
         self._announced = False
         if resume:
@@ -173,7 +163,7 @@ class Trainer:
         from tqdm import tqdm
 
         cfg = self.cfg.train
-        self.model.train()
+        train_mode(self.model, cfg.freeze)
         set_epoch(self.loader, self.epoch)
         totals: dict[str, float] = {}
         count = 0
@@ -256,6 +246,8 @@ class Trainer:
                   f"classes, input {self.cfg.input_hw[0]}x{self.cfg.input_hw[1]}, {self.info.world_size} "
                   f"process(es) on {self.device}; output in {self.out}")
         metrics: dict = {}
+        if starts_from_pretrained(self):
+            evaluate_start(self)
         while self.epoch < stop:
             start = time.time()
             stats = self.train_one_epoch()
@@ -264,7 +256,8 @@ class Trainer:
             stats["images_per_second"] = len(self.loader) * cfg.batch_size / max(stats["epoch_seconds"], 1e-9)
             metrics = {}
             if self.should_validate():
-                metrics = evaluate_in_training(self.deployable, self.val_source, self.cfg, self.device, self.info)
+                metrics, self.curves = split_curves(evaluate_in_training(
+                    self.deployable, self.val_source, self.cfg, self.device, self.info, with_curves=True))
                 stats.update({k: v for k, v in metrics.items() if k != "per_class"})
             self.save("last.pt", metrics)
             if metrics and metrics["AP"] > self.best_ap:
@@ -278,6 +271,8 @@ class Trainer:
                       f"lr {stats['lr']:.2e}, {stats['images_per_second']:.1f} img/s{ap}")
             D.barrier(self.info)
         self.logger.close()
+        if self.info.is_main and self.epoch >= cfg.epochs:
+            write_run_report(self.out, self.curves, self.class_names)
         return metrics
 
 
@@ -290,7 +285,7 @@ def train(cfg: Config, device: str | None = None, resume: str | None = None, ove
     """
     info = D.init_distributed("cuda" if (device or "").startswith("cuda") or
                               (device is None and torch.cuda.is_available()) else "cpu")
-    torch_device = pick_device(device, info)
+    torch_device = D.pick_device(device, info)
     if torch_device.type == "cuda":
         torch.cuda.set_device(torch_device)
     try:

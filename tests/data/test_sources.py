@@ -1,60 +1,14 @@
 """Dataset readers on the real COCO subsets, and VOC / YOLO files written from them (round-trip to COCO)."""
 import json
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import coco_objects, expected_xyxy, write_voc, write_yolo
 
 from nanogfl.data import CocoSource, VocSource, YoloSource, build_source
+from nanogfl.data.yolo import find_class_names
 from nanogfl.errors import UserError
-
-
-def coco_objects(ann_file: Path, count: int) -> list[tuple[dict, list[dict]]]:
-    """The first ``count`` images that have non-crowd annotations, with those annotations."""
-    data = json.loads(ann_file.read_text())
-    names = {c["id"]: c["name"] for c in data["categories"]}
-    by_image: dict[int, list[dict]] = {}
-    for ann in data["annotations"]:
-        if not ann["iscrowd"]:
-            by_image.setdefault(ann["image_id"], []).append(dict(ann, name=names[ann["category_id"]]))
-    images = [im for im in data["images"] if im["id"] in by_image][:count]
-    return [(im, by_image[im["id"]]) for im in images]
-
-
-def expected_xyxy(anns: list[dict]) -> np.ndarray:
-    return np.array([[a["bbox"][0], a["bbox"][1], a["bbox"][0] + a["bbox"][2], a["bbox"][1] + a["bbox"][3]]
-                     for a in anns])
-
-
-def write_voc(folder: Path, objects, difficult_first: bool = False) -> None:
-    folder.mkdir(parents=True, exist_ok=True)
-    for image, anns in objects:
-        parts = [f"<annotation><filename>{image['file_name']}</filename><size><width>{image['width']}</width>"
-                 f"<height>{image['height']}</height><depth>3</depth></size>"]
-        for k, (a, box) in enumerate(zip(anns, expected_xyxy(anns).tolist())):
-            difficult = int(difficult_first and k == 0)
-            parts.append(f"<object><name>{a['name']}</name><difficult>{difficult}</difficult><bndbox>"
-                         f"<xmin>{box[0]!r}</xmin><ymin>{box[1]!r}</ymin><xmax>{box[2]!r}</xmax>"
-                         f"<ymax>{box[3]!r}</ymax></bndbox></object>")
-        parts.append("</annotation>")
-        (folder / Path(image["file_name"]).with_suffix(".xml").name).write_text("".join(parts))
-
-
-def write_yolo(root: Path, objects, image_dir: Path, class_names: list[str]) -> tuple[Path, Path]:
-    labels, images = root / "labels", root / "images"
-    labels.mkdir(parents=True)
-    images.mkdir(parents=True)
-    for image, anns in objects:
-        shutil.copy(image_dir / image["file_name"], images / image["file_name"])
-        lines = []
-        for a in anns:
-            x, y, w, h = a["bbox"]
-            cx, cy = (x + w / 2) / image["width"], (y + h / 2) / image["height"]
-            lines.append(f"{class_names.index(a['name'])} {cx:.10f} {cy:.10f} "
-                         f"{w / image['width']:.10f} {h / image['height']:.10f}")
-        (labels / Path(image["file_name"]).with_suffix(".txt").name).write_text("\n".join(lines) + "\n")
-    return labels, images
 
 
 def test_coco_train_subset_counts(coco_train):
@@ -180,3 +134,16 @@ def test_yolo_round_trip_and_class_files(coco_val, tmp_path):
 def test_build_source_needs_paths():
     with pytest.raises(UserError, match="'ann' and 'images'"):
         build_source("coco", "", "")
+
+
+@pytest.mark.parametrize("names_file", ["classes.txt", "obj.names", "custom.names", "data.yaml", "my_set.yml"])
+def test_yolo_class_names_come_from_any_common_names_file(tmp_path, names_file):
+    labels = tmp_path / "labels"
+    labels.mkdir()
+    (labels / "a.txt").write_text("1 0.5 0.5 0.2 0.2\n")
+    if names_file.endswith((".yaml", ".yml")):
+        (labels / "other.yaml").write_text("nc: 2\n")  # a yaml without names is not taken
+        (labels / names_file).write_text("names: {0: cat, 1: dog}\n")
+    else:
+        (labels / names_file).write_text("cat\ndog\n")
+    assert find_class_names(labels) == ["cat", "dog"]

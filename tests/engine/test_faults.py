@@ -117,11 +117,13 @@ def test_finetune_to_a_new_class_count(tmp_path, tiny):
     two.write_text(json.dumps(data))
     cfg = load_config(tiny_config(tmp_path / "dst", two, images, epochs=1,
                                   pretrained=str(tmp_path / "src/run/last.pt")))
-    with pytest.warns(UserWarning, match="trained for 80 classes, this dataset has 2: the class outputs are "
-                                         "re-initialised"):
+    with pytest.warns(UserWarning, match=r"80 classes in the checkpoint, 2 in this run; box outputs kept; class "
+                                         r"outputs kept by name for 2 \(person, car\)"):
         target = Trainer(cfg, torch.device("cpu"), DistInfo())
     assert target.model.head.predictors[0].out_channels == 2 + 32
     torch.testing.assert_close(target.model.backbone.stem[0].weight, source.ema.module.backbone.stem[0].weight)
+    source_rows = source.ema.module.head.predictors[0].weight[[0, 2, *range(80, 112)]]  # person, car, boxes
+    torch.testing.assert_close(target.model.head.predictors[0].weight, source_rows)
     target.fit()
 
 
