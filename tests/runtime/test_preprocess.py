@@ -1,9 +1,9 @@
-"""Preprocessing gives the same pixels on every CPU: a real COCO image against a stored result.
+"""The exact resize gives the same pixels on every CPU: a real COCO image against a stored result.
 
-The expected values (tests/data/preprocess_expected.json) were computed on x86; the resize they describe
-(INTER_LINEAR_EXACT) was measured bit-identical on x86, Cortex-A72 and Cortex-A76. Plain INTER_LINEAR leaves
-~12% of these pixels off by one on x86 already (26-38% on aarch64), so it fails here. Regenerate after a
-deliberate change with ``python tests/runtime/test_preprocess.py``.
+The expected values (tests/data/preprocess_expected.json) were computed on x86 with INTER_LINEAR_EXACT, which was
+measured bit-identical on x86, Cortex-A72 and Cortex-A76. Plain INTER_LINEAR (still the default of
+``nanogfl.runtime.preprocess``: see RESIZE_INTERPOLATION there) leaves ~12% of these pixels off by one on x86
+already (26-38% on aarch64), so it does not match. Regenerate with ``python tests/runtime/test_preprocess.py``.
 """
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ import cv2
 import numpy as np
 import pytest
 
-from nanogfl.runtime.preprocess import preprocess, resize
+from nanogfl.runtime.preprocess import EXACT_INTERPOLATION, preprocess, resize
 
 EXPECTED_FILE = Path(__file__).resolve().parents[1] / "data" / "preprocess_expected.json"
 IMAGE = "000000000139.jpg"  # of ../shared/data/coco_val2017_subset206/images, 640x426
@@ -32,9 +32,9 @@ def sample_positions(shape: tuple[int, ...]) -> list[int]:
     return np.random.default_rng(0).integers(0, int(np.prod(shape)), SAMPLES).tolist()
 
 
-def describe(image: np.ndarray, interpolation: int | None = None) -> dict:
+def describe(image: np.ndarray, interpolation: int = EXACT_INTERPOLATION) -> dict:
     """What the test stores: hashes of the decoded and resized uint8 images and some normalised blob values."""
-    options = {} if interpolation is None else {"interpolation": interpolation}
+    options = {"interpolation": interpolation}
     sizes = {}
     for input_hw in SIZES:
         resized, _ = resize(image, input_hw, **options)
@@ -50,7 +50,7 @@ def image(coco_val) -> np.ndarray:
     return cv2.imread(str(coco_val[1] / IMAGE))
 
 
-def test_preprocess_matches_stored_result(image):
+def test_exact_preprocess_matches_stored_result(image):
     expected = json.loads(EXPECTED_FILE.read_text())
     actual = describe(image)
     assert actual["decoded_sha256"] == expected["decoded_sha256"], "the JPEG decoder gives other pixels"
@@ -62,7 +62,7 @@ def test_preprocess_matches_stored_result(image):
 
 
 def test_plain_linear_resize_would_fail(image):
-    """The stored result tells INTER_LINEAR from INTER_LINEAR_EXACT, so a return of the former is caught."""
+    """The stored result tells INTER_LINEAR from INTER_LINEAR_EXACT."""
     expected = json.loads(EXPECTED_FILE.read_text())
     linear = describe(image, cv2.INTER_LINEAR)
     assert all(linear["sizes"][size]["resized_sha256"] != stored["resized_sha256"]
