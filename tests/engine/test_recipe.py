@@ -184,7 +184,7 @@ def test_no_ema_trains_saves_and_resumes(tmp_path, legacy_run, monkeypatch):
     evaluated = []
     original = train_module.evaluate_in_training
     monkeypatch.setattr(train_module, "evaluate_in_training",
-                        lambda model, *args: evaluated.append(model) or original(model, *args))
+                        lambda model, *args, **kwargs: evaluated.append(model) or original(model, *args, **kwargs))
     first = Trainer(legacy_run("b"), torch.device("cpu"), DistInfo())
     assert first.ema is None and isinstance(first.optimizer, torch.optim.SGD)
     first.fit(stop_epoch=1)
