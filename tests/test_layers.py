@@ -30,7 +30,7 @@ LAYERS: list[set[str]] = [
 # Torch-free code: never imports torch (not even inside a function), nor anything outside this set.
 TORCH_FREE = {"errors", "fileio", "contract", "image_io", "runtime", "config", "evaluation", "apps", "confusion",
               "plots", "data.base", "data.coco", "data.voc", "data.yolo", "data.sources", "data.summary",
-              "data.transforms",
+              "data.subset", "data.transforms",
               "data.__init__"}
 CORE = {"errors", "fileio", "contract", "image_io", "runtime"}  # what the runtime may reach: no YAML either
 
