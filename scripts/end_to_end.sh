@@ -25,7 +25,7 @@ step "3. import the official NanoDet-Plus-m 416 weights (ncnn fp16) into a check
 nanogfl import --model "$OFFICIAL" --arch nanodet-plus-m --size 416 --out "$OUT/nanodet-plus-m_416.pt" \
   --bn-images "$DATA/coco_train2017_subset209/images"
 
-step "4. COCO evaluation of the imported checkpoint at 416 (reference decode: AP 0.335, AP50 0.492; nanogfl with INTER_LINEAR_EXACT: 0.331 / 0.493, see README)"
+step "4. COCO evaluation of the imported checkpoint at 416 (reference: AP 0.335, AP50 0.492)"
 nanogfl val --model "$OUT/nanodet-plus-m_416.pt" --ann "$VAL_ANN" --images "$VAL_IMAGES" --size 416 \
   --json "$OUT/val_torch_416.json"
 
