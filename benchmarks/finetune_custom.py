@@ -10,8 +10,8 @@ epoch's AP and the best, and checks that the final AP is at least the starting o
 ``--new car`` renames car in a copy of the annotations ("car (new)"), so the checkpoint does not know it: its
 outputs start fresh, as a class of your own would.
 
-Without ``--weights`` it imports the official NanoDet-Plus-m (ncnn) at ``--size`` with BatchNorm statistics
-measured on the train images (``nanogfl import --bn-images``).
+Without ``--weights`` it imports the official NanoDet-Plus-m (ncnn) at ``--size`` the plain way (no
+``--bn-images``: the run measures the BatchNorm statistics on its training images first).
 """
 from __future__ import annotations
 
@@ -66,7 +66,7 @@ def main() -> int:
     start = time.time()
     weights = Path(args.weights) if args.weights else out / f"nanodet-plus-m_{args.size}.pt"
     if not weights.exists():
-        import_model(OFFICIAL, weights, "nanodet-plus-m", (args.size, args.size), bn_images=TRAIN / "images")
+        import_model(OFFICIAL, weights, "nanodet-plus-m", (args.size, args.size))
     imported = time.time()
     classes = [f"{name} (new)" if name in args.new else name for name in CLASSES]
     train_ann = renamed(TRAIN / "instances_train2017_subset.json", args.new, out / "train.json")
