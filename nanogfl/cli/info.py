@@ -33,7 +33,8 @@ def run(args: argparse.Namespace) -> int:
         num_classes = len(class_names)
     else:
         cfg = load_config(path)
-        num_classes = len(cfg.data.class_names) if cfg.data.class_names else 80
+        names = cfg.data.classes or cfg.data.class_names  # the classes the model would be trained on
+        num_classes = len(names) if names else 80
         model = build_detector(cfg.model, num_classes, with_aux=False)
     input_hw = input_size(args.size) or cfg.input_hw
     info = {"arch": cfg.model.arch, "num_classes": num_classes, **model_info(model, input_hw)}

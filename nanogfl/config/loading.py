@@ -203,6 +203,8 @@ def _validate_train(cfg: Config) -> None:
         raise ConfigError(f"train.momentum must be in [0, 1), got {train.momentum}")
     if not 0 <= train.ema_decay < 1:
         raise ConfigError(f"train.ema_decay must be in [0, 1) (0: no EMA), got {train.ema_decay}")
+    if not train.ema_ramp > 0:
+        raise ConfigError(f"train.ema_ramp must be positive (steps), got {train.ema_ramp}")
     if not train.grad_clip >= 0:
         raise ConfigError(f"train.grad_clip must be 0 (no clipping) or positive, got {train.grad_clip}")
     if not train.warmup_epochs >= 0:

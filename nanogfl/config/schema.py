@@ -160,6 +160,7 @@ class TrainConfig:
     gamma: float = 0.1  # multistep: the factor applied at each milestone
     grad_clip: float = 35.0  # max global gradient norm (0: no clipping)
     ema_decay: float = 0.9998  # weight EMA (NanoDet-Plus ramp) deployed and evaluated; 0: the model itself
+    ema_ramp: float = 2000.0  # steps over which the EMA's weight of a new step falls from 1 to 1 - ema_decay
     val_interval: int = 10  # epochs between evaluations (0: never)
     amp: bool = True  # float16 autocast, used on CUDA only
     seed: int = 0  # shuffling, augmentation and initialisation

@@ -21,7 +21,7 @@ from ..model.losses import reduce_mean
 from . import distributed as D
 from .ema import ModelEMA
 from .evaluate import evaluate_in_training
-from .finetune import evaluate_start, resolve_warmup, starts_from_pretrained
+from .finetune import evaluate_start, measure_placeholder_batchnorm, resolve_warmup, starts_from_pretrained
 from .freeze import freeze, train_mode
 from .logger import MetricLogger
 from .optim import build_optimizer, clip_gradients
@@ -83,6 +83,7 @@ class Trainer:
             self.model = self.model.to(memory_format=torch.channels_last)  # depthwise backward is faster
         if cfg.train.pretrained and not resume:
             aux_trained = load_pretrained(self.model, cfg.train.pretrained, self.class_names)
+            measure_placeholder_batchnorm(self.model, self.train_source, cfg, info.is_main)
             if cfg.model.assign_guidance == "auto" and not aux_trained:
                 # A fresh aux head would hand out near-random targets and wreck the pretrained main head.
                 cfg.model.assign_guidance = "main"  # saved in the checkpoint config, so a resume keeps it
@@ -94,7 +95,7 @@ class Trainer:
         self.optimizer = build_optimizer(self.model, cfg.train)
         self.use_amp = cfg.train.amp and device.type == "cuda"
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
-        self.ema = ModelEMA(self.model, cfg.train.ema_decay) if cfg.train.ema_decay > 0 else None
+        self.ema = ModelEMA(self.model, cfg.train.ema_decay, cfg.train.ema_ramp) if cfg.train.ema_decay > 0 else None
         self.step_module: nn.Module = TrainStep(self.model)
         if info.enabled:
             self.step_module = nn.parallel.DistributedDataParallel(

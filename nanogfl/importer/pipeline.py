@@ -12,11 +12,10 @@ from ..checkpoint import Checkpoint, save_checkpoint
 from ..contract import check_input_size
 from ..errors import UserError
 from ..image_io import list_images, load_image
+from ..model.batchnorm_stats import normalised_batches, rebuild_batchnorm
 from ..model.detector import GFLDetector
 from ..model.variants import default_config
 from ..runtime.coco_names import COCO_CLASSES
-from ..runtime.preprocess import preprocess
-from .batchnorm import rebuild_batchnorm
 from .convert import import_graph, infer_num_classes, read_source
 from .graph import NetGraph
 from .verify import compare_with_source
@@ -39,17 +38,8 @@ def read_class_names(path: str | Path) -> list[str]:
 def image_batches(files: list[Path], input_hw: tuple[int, int], mean: Sequence[float], std: Sequence[float],
                   batch_size: int = BN_BATCH_SIZE) -> Iterator[torch.Tensor]:
     """Normalised [B, 3, H, W] batches; unreadable files are skipped with a warning."""
-    batch = []
-    for path in files:
-        image = load_image(path)  # warns and returns None for an unreadable file
-        if image is None:
-            continue
-        batch.append(preprocess(image, input_hw, mean, std)[0])
-        if len(batch) == batch_size:
-            yield torch.from_numpy(np.concatenate(batch))
-            batch = []
-    if batch:
-        yield torch.from_numpy(np.concatenate(batch))
+    images = (image for image in map(load_image, files) if image is not None)  # load_image warns on a bad file
+    return normalised_batches(images, input_hw, mean, std, batch_size)
 
 
 def _check_against_source(model: GFLDetector, source: NetGraph, class_names: list[str], blob: np.ndarray,

@@ -1,6 +1,7 @@
 """Issue 12: the fine-tuning options. ``train.freeze`` keeps parts (weights and BatchNorm statistics) exactly as
 they were; a fine-tune scores its starting point as epoch 0 and ``best.pt`` starts as that state; the warmup can
-be measured in epochs; ``data.classes`` trains on some of the dataset's classes."""
+be measured in epochs; ``data.classes`` trains on some of the dataset's classes; placeholder BatchNorm statistics
+(an official model imported without ``--bn-images``) are measured before training."""
 import csv
 
 import pytest
@@ -8,12 +9,15 @@ import torch
 from helpers import tiny_coco, tiny_config
 
 from nanogfl.checkpoint import read_checkpoint
-from nanogfl.config import ConfigError, TrainConfig, config_from_dict, load_config
+from nanogfl.config import Config, ConfigError, TrainConfig, config_from_dict, load_config
+from nanogfl.data import CocoSource
 from nanogfl.engine import finetune as finetune_module
 from nanogfl.engine import train as train_module
 from nanogfl.engine.distributed import DistInfo
-from nanogfl.engine.finetune import resolve_warmup
+from nanogfl.engine.finetune import has_placeholder_batchnorm, measure_placeholder_batchnorm, resolve_warmup
 from nanogfl.engine.train import Trainer
+from nanogfl.model.build import build_detector
+from nanogfl.model.fuse import conv_batchnorm_pairs
 
 
 @pytest.fixture()
@@ -82,3 +86,28 @@ def test_fine_tune_scores_epoch_0_and_best_never_falls_below_it(tmp_path, tiny, 
     for name, value in best.model.items():
         torch.testing.assert_close(value, start[name], rtol=0, atol=0, msg=name)
     assert read_checkpoint(tmp_path / "dst/run/last.pt").epoch == 1
+
+
+def test_placeholder_batchnorm_is_measured_on_training_images_first(tiny, capsys):
+    """An official model imported without --bn-images: eval mode is exact, train mode would not be."""
+    cfg = Config()
+    cfg.model.input_size = [64, 64]
+    cfg.train.pretrained = "imported.pt"
+    torch.manual_seed(0)
+    model = build_detector(cfg.model, 3, with_aux=False).eval()
+    with torch.no_grad():
+        for _, bn in conv_batchnorm_pairs(model).values():  # what the importer writes without --bn-images
+            bn.running_mean.zero_()
+            bn.running_var.fill_(1.0 - bn.eps)
+            bn.weight.fill_(1.0)
+            bn.bias.normal_(0, 0.1)
+    assert has_placeholder_batchnorm(model)
+    probe = torch.randn(2, 3, 64, 64)
+    with torch.no_grad():
+        before = model(probe)
+    measure_placeholder_batchnorm(model, CocoSource(*tiny), cfg, verbose=True)
+    assert "placeholder BatchNorm statistics (imported without --bn-images); measured on 8 training images" in \
+        capsys.readouterr().out
+    assert not has_placeholder_batchnorm(model)
+    with torch.no_grad():
+        torch.testing.assert_close(model(probe), before, rtol=1e-4, atol=1e-4)  # the same function in eval mode

@@ -14,7 +14,6 @@ import torch
 from nanogfl.checkpoint import load_model
 from nanogfl.cli import main
 from nanogfl.contract import BGR_MEAN, BGR_STD
-from nanogfl.importer.batchnorm import _ChannelMoments, conv_batchnorm_pairs, rebuild_batchnorm
 from nanogfl.importer.convert import import_graph, read_source
 from nanogfl.importer.graph_match import GraphMismatch
 from nanogfl.importer.ncnn_reader import TAG_INT8, NcnnFormatError, parse_layer_params
@@ -23,8 +22,9 @@ from nanogfl.importer.pipeline import image_batches
 from nanogfl.importer.verify import open_source
 from nanogfl.model import GFLDetector, build_variant
 from nanogfl.model.backbones import ShuffleNetV2
+from nanogfl.model.batchnorm_stats import _ChannelMoments, rebuild_batchnorm
 from nanogfl.model.deploy import DeployModel
-from nanogfl.model.fuse import fuse_batchnorm
+from nanogfl.model.fuse import conv_batchnorm_pairs, fuse_batchnorm
 from nanogfl.model.heads import DepthwiseGFLHead
 from nanogfl.model.necks import GhostPAN
 from nanogfl.runtime.coco_names import COCO_CLASSES
