@@ -13,3 +13,5 @@ class Frame:
     source: str  # the file it came from, "camera N" or "picamera"
     index: int  # frame number inside its source (0 for an image)
     is_still: bool  # an image file, not a video or camera frame
+    # time.perf_counter() when the picture was taken, where the source knows it better than "when it was read"
+    captured_at: float | None = None

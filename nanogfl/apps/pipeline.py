@@ -6,7 +6,7 @@ draws, encodes and shows (so an OpenCV window stays in the main thread). The sta
 ``Handoff`` queues of one frame, one thread per stage, so frames never change order and at most one frame waits
 between two stages. For a live source (a camera) a frame that arrives while the previous one still waits
 replaces it and is counted as dropped: latency stays at a frame or two instead of growing. A file source is
-never dropped from: its reader just waits.
+never dropped from: its next frame is read only once the detector has taken the previous one.
 """
 from __future__ import annotations
 
@@ -42,7 +42,8 @@ class Detected:
 
 
 def captured_frames(frames: Iterable[Frame]) -> Iterator[Captured]:
-    """The frames of a source, each stamped with when it came out and how long reading it took."""
+    """The frames of a source, each stamped with when it was taken (``Frame.captured_at``, else when it came
+    out of the source) and how long reading it took."""
     iterator = iter(frames)
     while True:
         start = time.perf_counter()
@@ -51,7 +52,8 @@ def captured_frames(frames: Iterable[Frame]) -> Iterator[Captured]:
         except StopIteration:
             return
         now = time.perf_counter()
-        yield Captured(frame, FrameTiming(captured_at=now, capture_ms=(now - start) * 1e3))
+        taken = now if frame.captured_at is None else frame.captured_at
+        yield Captured(frame, FrameTiming(captured_at=taken, capture_ms=(now - start) * 1e3))
 
 
 class _End:
@@ -95,6 +97,13 @@ class Handoff(Generic[T]):
         if dropped is not None and self.on_drop:
             self.on_drop(dropped)
         return True
+
+    def wait_for_room(self) -> bool:
+        """Wait until ``put`` would not have to wait; False when the handoff was aborted."""
+        with self._condition:
+            while not self._aborted and len(self._items) >= self.capacity:
+                self._condition.wait(POLL_SECONDS)
+            return not self._aborted
 
     def get(self) -> T | _End:
         """The next item, or END once closed and empty or aborted; re-raises the producer's exception."""
@@ -143,9 +152,10 @@ def run_pipelined(captures: Iterator[Captured], detect: Callable[[Captured], Det
     def capture_loop() -> None:
         try:
             with closing(captures):
-                for captured in captures:
-                    if not to_detect.put(captured):
-                        return
+                while drop_frames or to_detect.wait_for_room():  # a file is read only once its frame can move on
+                    captured = next(captures, None)
+                    if captured is None or not to_detect.put(captured):
+                        break
             to_detect.close()
         except BaseException as e:  # handed to the showing thread, which raises it
             to_detect.close(e)

@@ -32,6 +32,7 @@ def count_frames(path) -> int:
 def read_mjpeg_frames(port: int, count: int, timeout: float = 10.0) -> list[np.ndarray]:
     """Read ``count`` JPEG parts from http://127.0.0.1:port/stream and decode them."""
     connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    response = None
     try:
         connection.request("GET", "/stream")
         response = connection.getresponse()
@@ -50,6 +51,8 @@ def read_mjpeg_frames(port: int, count: int, timeout: float = 10.0) -> list[np.n
             frames.append(cv2.imdecode(np.frombuffer(payload, np.uint8), cv2.IMREAD_COLOR))
         return frames
     finally:
+        if response is not None:
+            response.close()  # it owns the socket (HTTP/1.0): the server sees the viewer leave
         connection.close()
 
 
