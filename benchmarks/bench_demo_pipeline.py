@@ -6,7 +6,7 @@
 Runs ``nanogfl demo``'s own loop (``apps.demo.detect_stream``) headless, serving on a loopback port with no viewer
 (so every frame is drawn and JPEG-encoded and published as for a viewer), on the real clip of
 ../shared/data/video with the official NanoDet-Plus-m 416 ncnn model of ../shared/data (metadata written to a
-temporary folder beside links to it). Two sources:
+temporary folder beside links to it; an exported model with its json beside it is used as it is). Two sources:
 
 * ``file``: the video file read as fast as it decodes (nothing is dropped; every frame is shown);
 * ``camera``: the clip played as a live camera at ``--camera-fps`` (default: the clip's own): frame k is taken at
@@ -52,8 +52,11 @@ DEFAULT_VIDEO = SHARED / "video" / "carphone_pristine.mp4"
 DRIVER_BUFFERS = 4  # OpenCV's V4L2 backend default (CAP_PROP_BUFFERSIZE)
 
 
-def official_model_with_meta(param: Path, folder: Path) -> Path:
-    """The official .param/.bin linked into ``folder`` with the metadata json the runtime reads beside them."""
+def model_with_meta(param: Path, folder: Path) -> Path:
+    """``param`` itself when its metadata json is beside it (an export); otherwise (the official file) the
+    .param/.bin linked into ``folder`` with the official model's metadata beside them."""
+    if param.with_suffix(".json").is_file():
+        return param
     for source in (param, param.with_suffix(".bin")):
         (folder / source.name).symlink_to(source.resolve())
     ModelMeta(class_names=list(COCO_CLASSES), input_hw=(416, 416), class_activation="none").save(
@@ -138,7 +141,8 @@ def decode_all(video: Path, size: tuple[int, int] | None) -> list[np.ndarray]:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL, help="the official .param (metadata is added)")
+    parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
+                        help="an exported model, or the official .param (its metadata is added)")
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--threads", type=int, default=1, help="ncnn threads")
     parser.add_argument("--rounds", type=int, default=3)
@@ -147,7 +151,7 @@ def main() -> None:
     args = parser.parse_args()
     size = tuple(args.frame_size) if args.frame_size else None
     with tempfile.TemporaryDirectory() as folder:
-        detector = Detector(open_model(official_model_with_meta(args.model, Path(folder)), threads=args.threads))
+        detector = Detector(open_model(model_with_meta(args.model, Path(folder)), threads=args.threads))
         camera_frames = decode_all(args.video, size)
         camera_fps = args.camera_fps or FrameStream(str(args.video)).fps
         sources = {"file": lambda: ResizedStream(FrameStream(str(args.video)), size),
