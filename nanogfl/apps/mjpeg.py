@@ -74,7 +74,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
         self._count_lock = threading.Lock()
         super().__init__(address, handler)
 
-    def process_request(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def process_request(self, request: socket.socket, client_address: tuple[str, int]) -> None:
         with self._count_lock:
             full = self.connections >= self.max_connections
             if not full:
@@ -89,7 +89,7 @@ class BoundedHTTPServer(ThreadingHTTPServer):
             pass
         self.shutdown_request(request)
 
-    def process_request_thread(self, request, client_address) -> None:  # type: ignore[no-untyped-def]
+    def process_request_thread(self, request: socket.socket, client_address: tuple[str, int]) -> None:
         try:
             super().process_request_thread(request, client_address)
         finally:
@@ -242,7 +242,7 @@ class MjpegServer:
                 except OSError:
                     return  # the viewer went away, or stopped reading for CLIENT_TIMEOUT_S (socket timeout)
 
-            def log_message(self, format: str, *args) -> None:  # type: ignore[no-untyped-def]
+            def log_message(self, format: str, *args: object) -> None:
                 pass  # one line per request would drown the demo's own output
 
         return Handler
