@@ -19,9 +19,6 @@ VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".m
 DEFAULT_FPS = 30.0
 
 
-__all__ = ["Frame", "FrameStream", "expand_source"]
-
-
 def is_image(path: Path) -> bool:
     return path.suffix.lower() in IMAGE_EXTENSIONS
 

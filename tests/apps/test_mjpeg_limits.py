@@ -76,7 +76,7 @@ def test_stalled_viewer_never_blocks_publishing(monkeypatch):
         stats = json.loads(body)
         assert status == 200 and stats["frames"] == 7 and stats["server"]["max_clients"] == 3
         assert wait_until(lambda: server.viewers == 0, 10)  # the stalled viewer is let go after its timeout
-        assert published[0] > 50 and slowest_publish[0] < 0.5  # publishing went on, never waiting on a viewer
+        assert published[0] > 20 and slowest_publish[0] < 0.8  # went on, never waiting for a viewer (timeout: 1 s)
     finally:
         stop.set()
         stalled.close()
