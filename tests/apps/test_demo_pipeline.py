@@ -1,5 +1,5 @@
 """The demo's three-thread pipeline: frames keep their order, a live source drops instead of queueing, a file
-source drops nothing, stopping and errors end every thread."""
+source drops nothing, stopping and errors end every thread; and the live numbers computed from the frames."""
 import threading
 import time
 
@@ -8,6 +8,7 @@ import pytest
 
 from nanogfl.apps.frame import Frame
 from nanogfl.apps.pipeline import END, Detected, Handoff, captured_frames, run_pipelined, run_serial
+from nanogfl.apps.stats import FrameTiming, LiveStats, class_counts
 from nanogfl.runtime.postprocess import Detections
 
 IMAGE = np.zeros((8, 8, 3), np.uint8)
@@ -110,3 +111,22 @@ def test_handoff_waits_or_drops():
     assert latest.get() == 3 and dropped == [1, 2]
     latest.abort()
     assert latest.put(4) is False
+
+
+def test_live_stats_numbers():
+    stats = LiveStats("m.param", (320, 320), "pipelined")
+    assert stats.snapshot()["fps"] is None and stats.summary() is None  # before the first frame
+    for index in range(5):  # one frame every 50 ms, each shown 30 + 10 * index ms after it was taken
+        shown = 1.0 + index * 0.05
+        stats.record(FrameTiming(captured_at=shown - 0.03 - 0.01 * index, inference_ms=20.0 + index, draw_ms=1.0,
+                                 shown_at=shown), class_counts([0, 2, 0], ["person", "bicycle", "car"]))
+    stats.count_dropped(2)
+    snapshot = stats.snapshot()
+    assert snapshot["fps"] == pytest.approx(20.0) and snapshot["frames"] == 5 and snapshot["dropped"] == 2
+    assert snapshot["stages_ms"]["inference"] == 22.0 and snapshot["stages_ms"]["draw"] == 1.0
+    assert snapshot["latency_ms"] == pytest.approx(50.0)
+    assert snapshot["classes"] == {"person": 2, "car": 1} and list(snapshot["classes"]) == ["person", "car"]
+    assert snapshot["objects"] == 3 and snapshot["input_size"] == [320, 320]
+    summary = stats.summary()
+    assert summary.fps == pytest.approx(20.0) and summary.latency_mean_ms == pytest.approx(50.0)
+    assert summary.latency_p95_ms == pytest.approx(68.0) and summary.detect_ms == 22.0
