@@ -53,8 +53,10 @@ class PiCamera:
 
     def __init__(self, size: tuple[int, int] = PICAMERA_SIZE, fps: float = DEFAULT_CAMERA_FPS,
                  factory: Callable[[], Any] | None = None) -> None:
-        make_camera = factory or import_picamera2()
         self.size = (int(size[0]), int(size[1]))
+        if min(self.size) <= 0:
+            raise UserError(f"--camera-size {self.size[0]} {self.size[1]}: width and height must be positive")
+        make_camera = factory or import_picamera2()
         self.fps = fps
         self.frames_read = 0
         self.stopped_message: str | None = None

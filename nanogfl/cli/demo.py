@@ -9,13 +9,13 @@ from .common import add_model, add_precision, add_size, add_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("demo", help="live detection on a webcam, video, image or folder")
+    p = sub.add_parser("demo", help="live detection on a webcam, Pi camera, video, image or folder")
     add_model(p, "checkpoint (.pt), ONNX (.onnx) or ncnn (.param)")
     p.add_argument("--source", default="0",
                    help="camera index (V4L2, e.g. a USB webcam), picamera (a Raspberry Pi camera module through "
                         "Picamera2), video file, image, folder or glob pattern")
     p.add_argument("--camera-size", nargs=2, type=int, default=list(PICAMERA_SIZE), metavar=("W", "H"),
-                   help="capture size of --source picamera (default: %(default)s)")
+                   help=f"capture size of --source picamera (default: {PICAMERA_SIZE[0]} {PICAMERA_SIZE[1]})")
     p.add_argument("--out", "--save", dest="out", metavar="FILE", help="write the annotated stream to this video")
     p.add_argument("--serve", type=int, metavar="PORT",
                    help="serve a page with the annotated stream and live numbers over HTTP (/: page, /stream: "

@@ -72,7 +72,9 @@ def test_frames_keep_their_bgr_order(coco_bgr):
     assert stand_in.calls == ["create_video_configuration", "configure", "start", "stop", "close"]
 
 
-def test_unexpected_array_is_a_clear_error():
+def test_unexpected_array_or_size_is_a_clear_error():
+    with pytest.raises(UserError, match="--camera-size 0 480: width and height must be positive"):
+        PiCamera((0, 480), factory=StandInPicamera2)
     with pytest.raises(UserError, match=r"expected RGB888 frames .*got shape \(4, 4\)"):
         to_bgr(np.zeros((4, 4), np.uint8))
 
