@@ -24,6 +24,9 @@ SIZE_MULTIPLE = 32
 
 # Score threshold for showing detections (predict, demo); evaluation keeps far more candidates.
 DEPLOY_SCORE_THRESHOLD = 0.35
+# The demo's defaults: stream viewers at once (--max-clients), the Pi camera's capture size (width, height).
+DEMO_MAX_CLIENTS = 4
+PICAMERA_SIZE = (640, 480)
 # COCO evaluation settings of NanoDet: multi-label candidates above 0.05, class-aware NMS at IoU 0.6, top 100.
 EVAL_SCORE_THRESHOLD = 0.05
 EVAL_IOU_THRESHOLD = 0.6

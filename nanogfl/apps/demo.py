@@ -1,7 +1,9 @@
-"""``nanogfl demo``: live detection on a camera, video, image or folder.
+"""``nanogfl demo``: live detection on a camera, the Pi camera, a video, an image or a folder.
 
 Shows a window when a display and a GUI-enabled OpenCV exist; otherwise (a headless Raspberry Pi) it never
-aborts: it writes the annotated stream to a video (--save) and/or serves it as MJPEG over HTTP (--serve).
+aborts: it writes the annotated stream to a video (--save) and/or serves it with its live numbers over HTTP
+(--serve). Capture, detection and drawing + encoding run overlapped in three threads (``pipeline``), or in one
+with ``serial``.
 """
 from __future__ import annotations
 
@@ -15,10 +17,13 @@ from dataclasses import dataclass
 import cv2
 import numpy as np
 
+from ..contract import DEMO_MAX_CLIENTS
 from ..runtime.detector import Detector
 from .draw import draw_detections
-from .mjpeg import MjpegServer
+from .mjpeg import MjpegServer, encode_jpeg
+from .pipeline import Captured, Detected, captured_frames, run_pipelined, run_serial
 from .sources import FrameStream
+from .stats import LiveStats, class_counts
 from .video_writer import VideoWriter
 
 WINDOW_NAME = "nanogfl"
@@ -40,24 +45,6 @@ def open_window(name: str = WINDOW_NAME) -> str | None:
     return None
 
 
-class FpsMeter:
-    """Frames per second over the recent past (exponential moving average of frame intervals)."""
-
-    def __init__(self, smoothing: float = 0.9) -> None:
-        self.smoothing = smoothing
-        self._last: float | None = None
-        self._interval: float | None = None
-
-    def tick(self) -> float | None:
-        now = time.perf_counter()
-        if self._last is not None:
-            dt = max(now - self._last, 1e-6)
-            previous = dt if self._interval is None else self._interval
-            self._interval = self.smoothing * previous + (1 - self.smoothing) * dt
-        self._last = now
-        return None if self._interval is None else 1.0 / self._interval
-
-
 def wait_until_interrupted(message: str) -> None:
     print(message, file=sys.stderr, flush=True)
     try:
@@ -68,27 +55,30 @@ def wait_until_interrupted(message: str) -> None:
 
 @dataclass
 class DemoOutputs:
-    """Where the demo sends annotated frames (the ``nanogfl demo`` flags)."""
+    """Where the demo sends annotated frames, and how it runs (the ``nanogfl demo`` flags)."""
     video: str | None = None  # write the annotated stream to this video file
     serve_port: int | None = None  # serve it as MJPEG over HTTP on this port (0: any free port)
-    host: str = "0.0.0.0"
+    host: str = "127.0.0.1"  # the server's address; "0.0.0.0" shares it on the LAN
+    max_clients: int = DEMO_MAX_CLIENTS  # stream viewers at once
     window: bool = True  # open a window when a display and a GUI OpenCV exist
     max_frames: int = 0  # stop after this many frames (0: at the end of the source)
+    serial: bool = False  # capture, detect and show in one thread (for comparison) instead of three
 
 
 class Outputs:
     """Where annotated frames go: a window, a video file, an MJPEG server (any combination, possibly none)."""
 
-    def __init__(self, settings: DemoOutputs, fps: float) -> None:
+    def __init__(self, settings: DemoOutputs, fps: float, stats: LiveStats) -> None:
         self.window_reason = open_window() if settings.window else "--no-window"
         if self.window_reason and settings.window:
             print(f"no window: {self.window_reason}", file=sys.stderr)
         self.writer = VideoWriter(settings.video, fps) if settings.video else None
         self.server = None
         if settings.serve_port is not None:
-            self.server = MjpegServer(settings.host, settings.serve_port).start()
-            shown_host = "localhost" if settings.host in ("0.0.0.0", "") else settings.host
-            print(f"serving the annotated stream at http://{shown_host}:{self.server.port}/ (MJPEG: /stream)",
+            self.server = MjpegServer(settings.host, settings.serve_port, max_clients=settings.max_clients,
+                                      title=stats.model, stats=stats.snapshot).start()
+            print(f"serving the annotated stream, {self.server.sharing}; page with live numbers at /, "
+                  f"MJPEG at /stream, numbers at /stats.json; at most {settings.max_clients} viewers",
                   file=sys.stderr, flush=True)
         if self.window_reason and self.writer is None and self.server is None:
             print("no window, --save or --serve: detecting and printing FPS only", file=sys.stderr)
@@ -97,12 +87,12 @@ class Outputs:
     def has_window(self) -> bool:
         return self.window_reason is None
 
-    def show(self, annotated: np.ndarray, is_still: bool) -> bool:
+    def show(self, annotated: np.ndarray, jpeg: bytes | None, is_still: bool) -> bool:
         """Send a frame everywhere; False when the user asked to quit (q or Esc in the window)."""
         if self.writer:
             self.writer.write(annotated)
-        if self.server:
-            self.server.publish(annotated)
+        if self.server and jpeg is not None:
+            self.server.publish_jpeg(jpeg)
         if self.has_window:
             cv2.imshow(WINDOW_NAME, annotated)
             return (cv2.waitKey(0 if is_still else 1) & 0xFF) not in QUIT_KEYS
@@ -116,30 +106,51 @@ class Outputs:
             cv2.destroyAllWindows()
 
 
-def detect_stream(stream: FrameStream, detector: Detector, outputs: Outputs, max_frames: int
-                  ) -> tuple[list[tuple[float, float, float]], bool]:
-    """Run the detector over the stream; returns the per-frame stage timings and whether it stopped early
-    (quit key, --max-frames or Ctrl+C) rather than at the end of the source."""
-    meter = FpsMeter()
-    timings: list[tuple[float, float, float]] = []
+def detect_stream(stream: FrameStream, detector: Detector, outputs: Outputs, stats: LiveStats,
+                  settings: DemoOutputs) -> bool:
+    """Run the detector over the stream, pipelined or serial; True when it stopped early (quit key,
+    --max-frames or Ctrl+C) rather than at the end of the source. ``stats`` collects the numbers."""
+    class_names = detector.class_names
     last_log = time.perf_counter()
+
+    def detect(captured: Captured) -> Detected:
+        detections = detector(captured.frame.image)
+        timing, stages = captured.timing, detector.last_timing  # read in the thread that ran the detector
+        timing.preprocess_ms, timing.inference_ms = stages.preprocess_ms, stages.inference_ms
+        timing.postprocess_ms = stages.postprocess_ms
+        return Detected(captured.frame, detections, timing)
+
+    def show(item: Detected) -> bool:
+        nonlocal last_log
+        timing = item.timing
+        start = time.perf_counter()
+        annotated = draw_detections(item.frame.image, item.detections, class_names, stats.fps)
+        drawn = time.perf_counter()
+        jpeg = encode_jpeg(annotated, outputs.server.jpeg_quality) if outputs.server else None
+        encoded = time.perf_counter()
+        keep_going = outputs.show(annotated, jpeg, item.frame.is_still)
+        timing.draw_ms, timing.encode_ms = (drawn - start) * 1e3, (encoded - drawn) * 1e3
+        timing.shown_at = time.perf_counter()
+        stats.record(timing, class_counts(item.detections.labels.tolist(), class_names))
+        if not outputs.has_window and timing.shown_at - last_log > LOG_INTERVAL_S:
+            last_log = timing.shown_at
+            print(f"frame {stats.frames}: {len(item.detections)} objects, {stats.fps or 0:.1f} FPS, "
+                  f"inference {timing.inference_ms:.1f} ms, latency {timing.latency_ms:.1f} ms, "
+                  f"{stats.dropped} dropped", file=sys.stderr, flush=True)
+        return keep_going and not (settings.max_frames and stats.frames >= settings.max_frames)
+
+    captures = captured_frames(stream)
     try:
-        for frame in stream:
-            detections = detector(frame.image)
-            fps = meter.tick()
-            timing = detector.last_timing
-            timings.append((timing.preprocess_ms, timing.inference_ms, timing.postprocess_ms))
-            if not outputs.show(draw_detections(frame.image, detections, detector.class_names, fps), frame.is_still):
-                return timings, True
-            if not outputs.has_window and time.perf_counter() - last_log > LOG_INTERVAL_S:
-                last_log = time.perf_counter()
-                print(f"frame {len(timings)}: {len(detections)} objects, {fps or 0:.1f} FPS, "
-                      f"inference {timing.inference_ms:.1f} ms", file=sys.stderr, flush=True)
-            if max_frames and len(timings) >= max_frames:
-                return timings, True
+        if settings.serial:
+            return run_serial(captures, detect, show)
+        return run_pipelined(captures, detect, show, drop_frames=stream.is_live,
+                             on_drop=lambda _: stats.count_dropped())
     except KeyboardInterrupt:
-        return timings, True
-    return timings, False
+        return True
+
+
+def model_label(detector: Detector) -> str:
+    return detector.backend.path.name
 
 
 def run_demo(stream: FrameStream, detector: Detector, settings: DemoOutputs) -> int:
@@ -147,17 +158,18 @@ def run_demo(stream: FrameStream, detector: Detector, settings: DemoOutputs) -> 
     a camera stopped delivering frames). Closes the stream and every output on every path."""
     outputs = None
     try:
-        outputs = Outputs(settings, stream.fps)
+        stats = LiveStats(model_label(detector), detector.meta.input_hw, "serial" if settings.serial else "pipelined")
+        outputs = Outputs(settings, stream.fps, stats)
         try:
-            timings, stopped_early = detect_stream(stream, detector, outputs, settings.max_frames)
+            stopped_early = detect_stream(stream, detector, outputs, stats, settings)
         finally:
             stream.close()
             outputs.close_local()
-        print_summary(timings, outputs.writer)
+        print_summary(stats, outputs.writer)
         if stream.stopped_message:
             print(f"nanogfl demo: {stream.stopped_message}", file=sys.stderr)
             return 1
-        if outputs.server and timings and not stopped_early:
+        if outputs.server and stats.frames and not stopped_early:
             wait_until_interrupted(f"source finished; still serving the last frame on port {outputs.server.port} "
                                    f"(Ctrl+C to stop)")
         return 0
@@ -167,12 +179,15 @@ def run_demo(stream: FrameStream, detector: Detector, settings: DemoOutputs) -> 
             outputs.server.close()
 
 
-def print_summary(timings: list[tuple[float, float, float]], writer: VideoWriter | None) -> None:
-    if not timings:
+def print_summary(stats: LiveStats, writer: VideoWriter | None) -> None:
+    summary = stats.summary()
+    if summary is None:
         print("no frames processed", file=sys.stderr)
         return
-    pre, infer, post = np.median(np.asarray(timings), axis=0)
-    print(f"{len(timings)} frames; median per frame: preprocess {pre:.1f} ms, inference {infer:.1f} ms, "
-          f"postprocess {post:.1f} ms ({1000 / (pre + infer + post):.1f} FPS without drawing)", file=sys.stderr)
+    stages = ", ".join(f"{stage} {ms:.1f} ms" for stage, ms in summary.stage_median_ms.items())
+    fps = f"{summary.fps:.1f} FPS" if summary.fps else "one frame"
+    print(f"{summary.frames} frames ({summary.dropped} dropped), {stats.mode}: {fps}; median per frame: {stages} "
+          f"(detection alone {1000 / summary.detect_ms:.1f} FPS); frame-to-display latency mean "
+          f"{summary.latency_mean_ms:.1f} ms, p95 {summary.latency_p95_ms:.1f} ms", file=sys.stderr)
     if writer:
         print(f"saved {writer.frames_written} annotated frames to {writer.path}", file=sys.stderr)

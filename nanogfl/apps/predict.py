@@ -14,7 +14,7 @@ from ..image_io import load_image
 from ..runtime.detector import Detector
 from ..runtime.postprocess import Detections
 from .draw import draw_detections
-from .sources import VideoFile, expand_source, is_camera, is_video
+from .sources import VideoFile, expand_source, is_live_source, is_video
 from .video_writer import FOURCC_BY_SUFFIX, VideoWriter
 
 
@@ -99,7 +99,7 @@ def predict_video(path: Path, reporter: Reporter) -> bool:
 
 def check_source(source: str) -> list[Path]:
     """The media files of ``source`` (before a model is opened, so a typo fails fast)."""
-    if is_camera(source):
+    if is_live_source(source):
         raise UserError(f"--source {source}: predict works on files; use `nanogfl demo --source {source}` "
                         f"for a camera")
     return expand_source(source)

@@ -1,28 +1,22 @@
-"""Where frames come from: a camera index, a video file, an image, a folder or a glob pattern."""
+"""Where frames come from: a camera index, the Pi camera ("picamera"), a video file, an image, a folder or a glob
+pattern."""
 from __future__ import annotations
 
 import glob
 import sys
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator
 
 import cv2
-import numpy as np
 
+from ..contract import PICAMERA_SIZE
 from ..errors import UserError
 from ..image_io import IMAGE_EXTENSIONS, load_image
+from .frame import Frame
+from .picamera import PICAMERA_SOURCE, PiCamera
 
 VIDEO_EXTENSIONS = (".mp4", ".avi", ".mov", ".mkv", ".m4v", ".webm", ".mpg", ".mpeg", ".wmv", ".flv")
 DEFAULT_FPS = 30.0
-
-
-@dataclass
-class Frame:
-    image: np.ndarray  # BGR uint8 HxWx3
-    source: str  # the file it came from, or "camera N"
-    index: int  # frame number inside its source (0 for an image)
-    is_still: bool  # an image file, not a video or camera frame
 
 
 def is_image(path: Path) -> bool:
@@ -35,6 +29,11 @@ def is_video(path: Path) -> bool:
 
 def is_camera(spec: str) -> bool:
     return spec.isdigit()
+
+
+def is_live_source(spec: str) -> bool:
+    """A camera index or the Pi camera (not files)."""
+    return is_camera(spec) or spec == PICAMERA_SOURCE
 
 
 def expand_source(spec: str) -> list[Path]:
@@ -56,7 +55,8 @@ def expand_source(spec: str) -> list[Path]:
         if not files:
             raise UserError(f"{spec}: the pattern matches no images or videos")
         return files
-    raise UserError(f"source not found: {spec} (give an image, video, folder, glob pattern or camera index)")
+    raise UserError(f"source not found: {spec} (give an image, video, folder, glob pattern, camera index or "
+                    f"{PICAMERA_SOURCE})")
 
 
 class VideoFile:
@@ -119,14 +119,24 @@ class Camera:
 
 
 class FrameStream:
-    """All frames of a --source, one after another: a camera, or the files of ``expand_source``.
-    Unreadable images and videos inside a folder or pattern are skipped with a warning."""
+    """All frames of a --source, one after another: a camera, the Pi camera, or the files of ``expand_source``.
+    Unreadable images and videos inside a folder or pattern are skipped with a warning. ``camera_size``
+    (width, height) is the Pi camera's capture size."""
 
-    def __init__(self, spec: str) -> None:
+    def __init__(self, spec: str, camera_size: tuple[int, int] = PICAMERA_SIZE) -> None:
         self.spec = spec
-        self.camera = Camera(int(spec)) if is_camera(spec) else None
+        self.camera: Camera | PiCamera | None = None
+        if spec == PICAMERA_SOURCE:
+            self.camera = PiCamera(camera_size)
+        elif is_camera(spec):
+            self.camera = Camera(int(spec))
         self.paths = [] if self.camera else expand_source(spec)
         self.fps = self.camera.fps if self.camera else self._first_video_fps()
+
+    @property
+    def is_live(self) -> bool:
+        """A camera: frames keep coming whether or not they are read (so a busy reader may drop some)."""
+        return self.camera is not None
 
     @property
     def stopped_message(self) -> str | None:
