@@ -16,6 +16,7 @@ import cv2
 import numpy as np
 
 from ..runtime.detector import Detector
+from ..runtime.track import ByteTracker, TrackerSettings, describe_counts, strong_only
 from .draw import draw_detections
 from .mjpeg import MjpegServer
 from .sources import FrameStream
@@ -116,16 +117,19 @@ class Outputs:
             cv2.destroyAllWindows()
 
 
-def detect_stream(stream: FrameStream, detector: Detector, outputs: Outputs, max_frames: int
-                  ) -> tuple[list[tuple[float, float, float]], bool]:
-    """Run the detector over the stream; returns the per-frame stage timings and whether it stopped early
-    (quit key, --max-frames or Ctrl+C) rather than at the end of the source."""
+def detect_stream(stream: FrameStream, detector: Detector, outputs: Outputs, max_frames: int,
+                  tracker: ByteTracker | None = None) -> tuple[list[tuple[float, float, float]], bool]:
+    """Run the detector over the stream (and the tracker over video and camera frames); returns the per-frame
+    stage timings and whether it stopped early (quit key, --max-frames or Ctrl+C) rather than at the end."""
     meter = FpsMeter()
     timings: list[tuple[float, float, float]] = []
     last_log = time.perf_counter()
     try:
         for frame in stream:
             detections = detector(frame.image)
+            if tracker:
+                detections = (strong_only(detections, tracker.settings) if frame.is_still
+                              else tracker.update(detections))
             fps = meter.tick()
             timing = detector.last_timing
             timings.append((timing.preprocess_ms, timing.inference_ms, timing.postprocess_ms))
@@ -142,18 +146,25 @@ def detect_stream(stream: FrameStream, detector: Detector, outputs: Outputs, max
     return timings, False
 
 
-def run_demo(stream: FrameStream, detector: Detector, settings: DemoOutputs) -> int:
+def run_demo(stream: FrameStream, detector: Detector, settings: DemoOutputs,
+             tracking: TrackerSettings | None = None) -> int:
     """Detect on every frame of ``stream`` and show / save / serve the annotated frames; the exit status (1 when
-    a camera stopped delivering frames). Closes the stream and every output on every path."""
+    a camera stopped delivering frames). Closes the stream and every output on every path. With ``tracking``,
+    objects are followed across video / camera frames (the detector should keep weak boxes: score_threshold =
+    tracking.low_score) and the summary counts the distinct ones."""
     outputs = None
+    tracker = ByteTracker(tracking) if tracking else None
     try:
         outputs = Outputs(settings, stream.fps)
         try:
-            timings, stopped_early = detect_stream(stream, detector, outputs, settings.max_frames)
+            timings, stopped_early = detect_stream(stream, detector, outputs, settings.max_frames, tracker)
         finally:
             stream.close()
             outputs.close_local()
         print_summary(timings, outputs.writer)
+        if tracker:
+            print(f"distinct objects tracked: {describe_counts(tracker.unique_counts(detector.class_names))}",
+                  file=sys.stderr)
         if stream.stopped_message:
             print(f"nanogfl demo: {stream.stopped_message}", file=sys.stderr)
             return 1

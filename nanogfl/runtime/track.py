@@ -169,6 +169,12 @@ class ByteTracker:
                 for label, count in Counter(self.confirmed_labels).most_common()}
 
 
+def strong_only(detections: Detections, settings: TrackerSettings) -> Detections:
+    """The detections at or above ``high_score``: what an untracked image shows when the detector also kept the
+    weak ones for the tracker."""
+    return detections.select(np.flatnonzero(detections.scores >= settings.high_score))
+
+
 def describe_counts(counts: dict[str, int]) -> str:
     """{"person": 2, "car": 1} -> "2 person, 1 car" ("none" when empty)."""
     return ", ".join(f"{count} {name}" for name, count in counts.items()) or "none"
