@@ -124,10 +124,14 @@ def detect_stream(stream: FrameStream, detector: Detector, outputs: Outputs, max
     meter = FpsMeter()
     timings: list[tuple[float, float, float]] = []
     last_log = time.perf_counter()
+    last_source = None
     try:
         for frame in stream:
             detections = detector(frame.image)
             if tracker:
+                if frame.source != last_source:
+                    tracker.cut()  # a folder's next video: nothing carries over
+                    last_source = frame.source
                 detections = (strong_only(detections, tracker.settings) if frame.is_still
                               else tracker.update(detections))
             fps = meter.tick()

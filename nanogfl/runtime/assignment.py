@@ -110,6 +110,8 @@ def match(cost: np.ndarray, limit: float) -> tuple[np.ndarray, np.ndarray, np.nd
         sub = np.where(allowed[np.ix_(rows, cols)], cost[np.ix_(rows, cols)], FORBIDDEN)
         pairs += [(int(rows[r]), int(cols[c])) for r, c in solve_group(sub, limit)]
     matches = np.asarray(sorted(pairs), np.int64).reshape(-1, 2)
-    unmatched_rows = np.setdiff1d(np.arange(cost.shape[0]), matches[:, 0])
-    unmatched_cols = np.setdiff1d(np.arange(cost.shape[1]), matches[:, 1])
-    return matches, unmatched_rows, unmatched_cols
+    free_rows = np.ones(cost.shape[0], bool)
+    free_rows[matches[:, 0]] = False
+    free_cols = np.ones(cost.shape[1], bool)
+    free_cols[matches[:, 1]] = False
+    return matches, np.flatnonzero(free_rows), np.flatnonzero(free_cols)

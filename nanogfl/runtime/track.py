@@ -162,6 +162,10 @@ class ByteTracker:
                        if (t.confirmed and t.misses <= settings.lost_buffer) or (not t.confirmed and t.misses == 0)]
         return Detections(detections.boxes, detections.scores, detections.labels, track_ids).select(shown)
 
+    def cut(self) -> None:
+        """Forget every track (the next frame is from another video): ids and counts go on from where they were."""
+        self.tracks = []
+
     def unique_counts(self, class_names: list[str] | None = None) -> dict[str, int]:
         """How many distinct objects (confirmed ids) of each class were seen so far, most frequent first."""
         names = class_names or []

@@ -129,3 +129,13 @@ def test_bad_settings_are_refused(settings):
 def test_settings_for_a_score_threshold():
     assert TrackerSettings.for_score(0.4) == TrackerSettings(high_score=0.4, low_score=0.1)
     assert TrackerSettings.for_score(0.05).low_score == 0.05
+
+
+def test_cut_forgets_tracks_but_keeps_counting():
+    tracker = ByteTracker()
+    for _ in range(2):
+        tracker.update(frame((box_at(10, 10), 0.9, 0)))
+    tracker.cut()
+    for _ in range(2):
+        again = tracker.update(frame((box_at(10, 10), 0.9, 0)))
+    assert again.track_ids.tolist() == [2] and tracker.unique_counts() == {"0": 2}
