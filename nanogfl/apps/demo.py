@@ -16,10 +16,11 @@ import cv2
 import numpy as np
 
 from ..runtime.detector import Detector
-from ..runtime.track import ByteTracker, TrackerSettings, describe_counts, strong_only
+from ..runtime.track import TrackerSettings
 from .draw import draw_detections
 from .mjpeg import MjpegServer
 from .sources import FrameStream
+from .tracking import StreamTracker
 from .video_writer import VideoWriter
 
 WINDOW_NAME = "nanogfl"
@@ -118,22 +119,17 @@ class Outputs:
 
 
 def detect_stream(stream: FrameStream, detector: Detector, outputs: Outputs, max_frames: int,
-                  tracker: ByteTracker | None = None) -> tuple[list[tuple[float, float, float]], bool]:
+                  tracker: StreamTracker | None = None) -> tuple[list[tuple[float, float, float]], bool]:
     """Run the detector over the stream (and the tracker over video and camera frames); returns the per-frame
     stage timings and whether it stopped early (quit key, --max-frames or Ctrl+C) rather than at the end."""
     meter = FpsMeter()
     timings: list[tuple[float, float, float]] = []
     last_log = time.perf_counter()
-    last_source = None
     try:
         for frame in stream:
             detections = detector(frame.image)
             if tracker:
-                if frame.source != last_source:
-                    tracker.cut()  # a folder's next video: nothing carries over
-                    last_source = frame.source
-                detections = (strong_only(detections, tracker.settings) if frame.is_still
-                              else tracker.update(detections))
+                detections = tracker(frame, detections)
             fps = meter.tick()
             timing = detector.last_timing
             timings.append((timing.preprocess_ms, timing.inference_ms, timing.postprocess_ms))
@@ -157,7 +153,7 @@ def run_demo(stream: FrameStream, detector: Detector, settings: DemoOutputs,
     objects are followed across video / camera frames (the detector should keep weak boxes: score_threshold =
     tracking.low_score) and the summary counts the distinct ones."""
     outputs = None
-    tracker = ByteTracker(tracking) if tracking else None
+    tracker = StreamTracker(tracking) if tracking else None
     try:
         outputs = Outputs(settings, stream.fps)
         try:
@@ -167,8 +163,7 @@ def run_demo(stream: FrameStream, detector: Detector, settings: DemoOutputs,
             outputs.close_local()
         print_summary(timings, outputs.writer)
         if tracker:
-            print(f"distinct objects tracked: {describe_counts(tracker.unique_counts(detector.class_names))}",
-                  file=sys.stderr)
+            print(tracker.summary(detector.class_names), file=sys.stderr)
         if stream.stopped_message:
             print(f"nanogfl demo: {stream.stopped_message}", file=sys.stderr)
             return 1

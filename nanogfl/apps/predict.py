@@ -15,9 +15,10 @@ from ..errors import UserError
 from ..image_io import load_image
 from ..runtime.detector import Detector
 from ..runtime.postprocess import Detections
-from ..runtime.track import ByteTracker, TrackerSettings, describe_counts, strong_only
+from ..runtime.track import TrackerSettings, strong_only
 from .draw import draw_detections
 from .sources import VideoFile, expand_source, is_camera, is_video
+from .tracking import StreamTracker
 from .video_writer import FOURCC_BY_SUFFIX, VideoWriter
 
 
@@ -83,14 +84,14 @@ def predict_video(path: Path, reporter: Reporter) -> bool:
     if reporter.save_dir:
         suffix = path.suffix.lower() if path.suffix.lower() in FOURCC_BY_SUFFIX else ".mp4"
         writer = VideoWriter(reporter.output_path(path, suffix), video.fps)
-    tracker = ByteTracker(reporter.tracking) if reporter.tracking else None
+    tracker = StreamTracker(reporter.tracking) if reporter.tracking else None  # ids start afresh per video
     frames = objects = 0
     total_ms = 0.0
     try:
         for frame in video:
             detections = reporter.detector(frame.image)
             if tracker:
-                detections = tracker.update(detections)
+                detections = tracker(frame, detections)
             reporter.report(path, frame.index, frame.image.shape[:2], detections)
             if writer:
                 writer.write(draw_detections(frame.image, detections, reporter.detector.class_names))
@@ -105,8 +106,7 @@ def predict_video(path: Path, reporter: Reporter) -> bool:
         print(f"{path}: {frames} frames, {objects / max(frames, 1):.1f} objects per frame, "
               f"{total_ms / max(frames, 1):.1f} ms per frame" + (f", saved to {writer.path}" if writer else ""))
     if tracker:  # beside JSON lines on stdout, the summary goes to stderr
-        counts = tracker.unique_counts(reporter.detector.class_names)
-        print(f"{path}: distinct objects tracked: {describe_counts(counts)}",
+        print(f"{path}: {tracker.summary(reporter.detector.class_names)}",
               file=sys.stderr if reporter.as_json else sys.stdout)
     return frames > 0
 

@@ -14,7 +14,7 @@ assignment.py), as in ByteTrack.
 >>> tracker = ByteTracker(TrackerSettings(high_score=0.35))
 >>> detector = Detector(backend, score_threshold=tracker.settings.low_score)  # the tracker wants weak boxes too
 >>> for frame in video:
-...     tracked = tracker.update(detector(frame))  # Detections with track_ids
+...     tracked = tracker.update(detector(frame.image))  # Detections with track_ids
 >>> tracker.unique_counts(detector.class_names)  # {"person": 2, "car": 5}: confirmed objects per class
 """
 from __future__ import annotations
