@@ -68,10 +68,9 @@ class TrackerSettings:
 class Track:
     """One object followed across frames."""
 
-    def __init__(self, box: np.ndarray, label: int, score: float) -> None:
+    def __init__(self, box: np.ndarray, label: int) -> None:
         self.filter = BoxKalman(box)
         self.label = label
-        self.score = score
         self.track_id = NO_TRACK_ID  # given when confirmed
         self.hits = 1  # consecutive frames with a match
         self.misses = 0  # consecutive frames without one
@@ -83,9 +82,8 @@ class Track:
     def predict(self) -> None:
         self.filter.predict(keep_size=self.misses > 0)
 
-    def hit(self, box: np.ndarray, score: float) -> None:
+    def hit(self, box: np.ndarray) -> None:
         self.filter.update(box)
-        self.score = score
         self.hits += 1
         self.misses = 0
 
@@ -121,7 +119,7 @@ class ByteTracker:
         pairs, free_tracks, free_candidates = match(iou_cost(tracks, detections, candidates), 1.0 - min_iou)
         for track_row, candidate_row in pairs:
             detection = candidates[candidate_row]
-            tracks[track_row].hit(detections.boxes[detection], float(detections.scores[detection]))
+            tracks[track_row].hit(detections.boxes[detection])
             owner[detection] = tracks[track_row]
         return [tracks[i] for i in free_tracks], candidates[free_candidates]
 
@@ -146,8 +144,7 @@ class ByteTracker:
         for track in lost + recent_left + tentative_left:
             track.miss()
         for detection in strong_left:
-            track = Track(detections.boxes[detection], int(detections.labels[detection]),
-                          float(detections.scores[detection]))
+            track = Track(detections.boxes[detection], int(detections.labels[detection]))
             self.tracks.append(track)
             owner[detection] = track
         for track in self.tracks:
