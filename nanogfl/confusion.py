@@ -3,19 +3,10 @@ from __future__ import annotations
 
 import numpy as np
 
+from .runtime.nms import pairwise_iou
+
 CONFUSION_IOU = 0.5
 CONFUSION_SCORE = 0.25  # detections below this do not count (the deploy view of the model, not the AP view)
-
-
-def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    """[N, 4] x [M, 4] boxes (x1, y1, x2, y2) -> [N, M] IoU (0 where the union is empty)."""
-    lt = np.maximum(a[:, None, :2], b[None, :, :2])
-    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
-    inter = np.clip(rb - lt, 0, None).prod(axis=2)
-    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(axis=1)
-    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
-    union = area_a[:, None] + area_b[None, :] - inter
-    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
 
 
 class ConfusionMatrix:

@@ -19,11 +19,13 @@ import numpy as np
 
 from ..contract import DEMO_MAX_CLIENTS
 from ..runtime.detector import Detector
+from ..runtime.track import TrackerSettings
 from .draw import draw_detections
 from .mjpeg import MjpegServer, encode_jpeg
 from .pipeline import Captured, Detected, captured_frames, run_pipelined, run_serial
 from .sources import FrameStream
 from .stats import LiveStats, class_counts
+from .tracking import StreamTracker
 from .video_writer import VideoWriter
 
 WINDOW_NAME = "nanogfl"
@@ -107,14 +109,17 @@ class Outputs:
 
 
 def detect_stream(stream: FrameStream, detector: Detector, outputs: Outputs, stats: LiveStats,
-                  settings: DemoOutputs) -> bool:
+                  settings: DemoOutputs, tracker: StreamTracker | None = None) -> bool:
     """Run the detector over the stream, pipelined or serial; True when it stopped early (quit key,
-    --max-frames or Ctrl+C) rather than at the end of the source. ``stats`` collects the numbers."""
+    --max-frames or Ctrl+C) rather than at the end of the source. ``stats`` collects the numbers; ``tracker`` follows
+    objects across video / camera frames (in frame order: the detector thread runs it)."""
     class_names = detector.class_names
     last_log = time.perf_counter()
 
     def detect(captured: Captured) -> Detected:
         detections = detector(captured.frame.image)
+        if tracker:
+            detections = tracker(captured.frame, detections)
         timing, stages = captured.timing, detector.last_timing  # read in the thread that ran the detector
         timing.preprocess_ms, timing.inference_ms = stages.preprocess_ms, stages.inference_ms
         timing.postprocess_ms = stages.postprocess_ms
@@ -153,19 +158,25 @@ def model_label(detector: Detector) -> str:
     return detector.backend.path.name
 
 
-def run_demo(stream: FrameStream, detector: Detector, settings: DemoOutputs) -> int:
+def run_demo(stream: FrameStream, detector: Detector, settings: DemoOutputs,
+             tracking: TrackerSettings | None = None) -> int:
     """Detect on every frame of ``stream`` and show / save / serve the annotated frames; the exit status (1 when
-    a camera stopped delivering frames). Closes the stream and every output on every path."""
+    a camera stopped delivering frames). Closes the stream and every output on every path. With ``tracking``,
+    objects are followed across video / camera frames (the detector should keep weak boxes: score_threshold =
+    tracking.low_score) and the summary counts the distinct ones."""
     outputs = None
+    tracker = StreamTracker(tracking) if tracking else None
     try:
         stats = LiveStats(model_label(detector), detector.meta.input_hw, "serial" if settings.serial else "pipelined")
         outputs = Outputs(settings, stream.fps, stats)
         try:
-            stopped_early = detect_stream(stream, detector, outputs, stats, settings)
+            stopped_early = detect_stream(stream, detector, outputs, stats, settings, tracker)
         finally:
             stream.close()
             outputs.close_local()
         print_summary(stats, outputs.writer)
+        if tracker:
+            print(tracker.summary(detector.class_names), file=sys.stderr)
         if stream.stopped_message:
             print(f"nanogfl demo: {stream.stopped_message}", file=sys.stderr)
             return 1

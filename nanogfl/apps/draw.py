@@ -21,16 +21,19 @@ def class_color(label: int) -> tuple[int, int, int]:
 
 def draw_detections(image: np.ndarray, detections: Detections, class_names: Sequence[str],
                     fps: float | None = None) -> np.ndarray:
-    """An annotated copy of ``image``: one box and "name score" tag per detection, FPS in the top-left corner."""
+    """An annotated copy of ``image``: one box and "name score" tag per detection ("#id name score" when tracked
+    and confirmed), FPS in the top-left corner."""
     canvas = image.copy()
     scale = max(0.4, min(canvas.shape[:2]) / 800)
     thickness = max(1, round(scale * 2))
-    for box, score, label in zip(detections.boxes, detections.scores, detections.labels.tolist()):
+    track_ids = [0] * len(detections) if detections.track_ids is None else detections.track_ids.tolist()
+    for box, score, label, track_id in zip(detections.boxes, detections.scores, detections.labels.tolist(),
+                                           track_ids):
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         color = class_color(label)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness)
         name = class_names[label] if label < len(class_names) else str(label)
-        text = f"{name} {score:.2f}"
+        text = f"#{track_id} {name} {score:.2f}" if track_id >= 1 else f"{name} {score:.2f}"
         (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         top = y1 - th - baseline if y1 - th - baseline >= 0 else y1  # keep the tag inside the image
         cv2.rectangle(canvas, (x1, top), (x1 + tw, top + th + baseline), color, -1)

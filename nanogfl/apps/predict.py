@@ -1,5 +1,7 @@
 """``nanogfl predict``: detections for an image, a folder, a glob pattern or a video; optionally saved and/or
-printed as JSON lines (one per image or video frame)."""
+printed as JSON lines (one per image or video frame). With tracking, the objects of each video are followed
+across its frames (runtime/track.py): every detection carries a ``track_id`` and the video's summary counts the
+distinct objects per class."""
 from __future__ import annotations
 
 import json
@@ -13,18 +15,22 @@ from ..errors import UserError
 from ..image_io import load_image
 from ..runtime.detector import Detector
 from ..runtime.postprocess import Detections
+from ..runtime.track import TrackerSettings, strong_only
 from .draw import draw_detections
 from .sources import VideoFile, expand_source, is_live_source, is_video
+from .tracking import StreamTracker
 from .video_writer import FOURCC_BY_SUFFIX, VideoWriter
 
 
 class Reporter:
     """Writes results (JSON lines to ``json_out``, else a short human line) and annotated copies."""
 
-    def __init__(self, detector: Detector, save_dir: Path | None, json_out: TextIO | None) -> None:
+    def __init__(self, detector: Detector, save_dir: Path | None, json_out: TextIO | None,
+                 tracking: TrackerSettings | None = None) -> None:
         self.detector = detector
         self.save_dir = save_dir
         self.json_out = json_out
+        self.tracking = tracking
         self._used_names: set[str] = set()
 
     @property
@@ -62,6 +68,8 @@ def predict_image(path: Path, reporter: Reporter) -> bool:
     if image is None:
         return False
     detections = reporter.detector(image)
+    if reporter.tracking:  # not tracked, but the detector kept weak boxes for the videos
+        detections = strong_only(detections, reporter.tracking)
     reporter.report(path, None, image.shape[:2], detections)
     if reporter.save_dir:
         target = reporter.output_path(path)
@@ -76,11 +84,14 @@ def predict_video(path: Path, reporter: Reporter) -> bool:
     if reporter.save_dir:
         suffix = path.suffix.lower() if path.suffix.lower() in FOURCC_BY_SUFFIX else ".mp4"
         writer = VideoWriter(reporter.output_path(path, suffix), video.fps)
+    tracker = StreamTracker(reporter.tracking) if reporter.tracking else None  # ids start afresh per video
     frames = objects = 0
     total_ms = 0.0
     try:
         for frame in video:
             detections = reporter.detector(frame.image)
+            if tracker:
+                detections = tracker(frame, detections)
             reporter.report(path, frame.index, frame.image.shape[:2], detections)
             if writer:
                 writer.write(draw_detections(frame.image, detections, reporter.detector.class_names))
@@ -94,6 +105,9 @@ def predict_video(path: Path, reporter: Reporter) -> bool:
     if not reporter.as_json:
         print(f"{path}: {frames} frames, {objects / max(frames, 1):.1f} objects per frame, "
               f"{total_ms / max(frames, 1):.1f} ms per frame" + (f", saved to {writer.path}" if writer else ""))
+    if tracker:  # beside JSON lines on stdout, the summary goes to stderr
+        print(f"{path}: {tracker.summary(reporter.detector.class_names)}",
+              file=sys.stderr if reporter.as_json else sys.stdout)
     return frames > 0
 
 
@@ -105,14 +119,17 @@ def check_source(source: str) -> list[Path]:
     return expand_source(source)
 
 
-def predict(detector: Detector, source: str, save_dir: Path | None = None, json_out: TextIO | None = None) -> int:
+def predict(detector: Detector, source: str, save_dir: Path | None = None, json_out: TextIO | None = None,
+            tracking: TrackerSettings | None = None) -> int:
     """Detect objects in every image and video frame of ``source`` (an image, video, folder or glob); write
     JSON lines to ``json_out`` and annotated copies into ``save_dir``. Returns the number of files processed;
-    unreadable files in a folder are skipped with a warning."""
+    unreadable files in a folder are skipped with a warning. With ``tracking``, the objects of each video are
+    followed across its frames (images are not tracked); the detector should then keep the weak detections
+    too (score_threshold = tracking.low_score)."""
     paths = check_source(source)
     if save_dir:
         save_dir.mkdir(parents=True, exist_ok=True)
-    reporter = Reporter(detector, save_dir, json_out)
+    reporter = Reporter(detector, save_dir, json_out, tracking)
     processed = 0
     for path in paths:
         if not is_video(path):

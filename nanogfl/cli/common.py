@@ -18,6 +18,7 @@ from ..runtime.backends import (
     resolve_model_path,
     resolve_precision,
 )
+from ..runtime.track import TrackerSettings
 
 PRECISION_HELP = ("ncnn arithmetic: fp32 (ncnn's fp16 storage/arithmetic off), fp16 (ncnn's fp16 where the CPU has "
                   "it: ARMv8.2, e.g. Raspberry Pi 5; faster, less exact), auto: the model metadata's ncnn_precision, "
@@ -45,6 +46,23 @@ def add_precision(parser: argparse.ArgumentParser, several: bool = False) -> Non
     parser.add_argument("--precision", choices=PRECISION_CHOICES, default=["auto"] if several else "auto",
                         nargs="+" if several else None,
                         help=PRECISION_HELP + ("; several values: one row each" if several else ""))
+
+
+def add_track(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--track", action="store_true",
+                        help="follow objects across video/camera frames (ByteTrack-style): each detection gets a "
+                             "track_id and the end summary counts the distinct objects per class; detections "
+                             f"down to {TrackerSettings.low_score} may continue a track, only those at --score or "
+                             "above start one")
+
+
+def tracker_settings(track: bool, score: float) -> TrackerSettings | None:
+    """The tracker settings for ``--track`` (None without it) around the ``--score`` threshold."""
+    if not track:
+        return None
+    if not 0.0 <= score <= 1.0:
+        raise UserError(f"--score {score}: must be within [0, 1] with --track")
+    return TrackerSettings.for_score(score)
 
 
 def input_size(values: list[int] | None) -> tuple[int, int] | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 
 from ..contract import DEMO_MAX_CLIENTS, DEPLOY_SCORE_THRESHOLD, PICAMERA_SIZE
-from .common import add_model, add_precision, add_size, add_threads
+from .common import add_model, add_precision, add_size, add_threads, add_track
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -31,6 +31,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                         "is busy are dropped (counted) rather than queued")
     p.add_argument("--no-window", action="store_true", help="never open a window")
     p.add_argument("--score", type=float, default=DEPLOY_SCORE_THRESHOLD, help="score threshold")
+    add_track(p)
     p.add_argument("--max-frames", type=int, default=0, help="stop after N frames (0: until the source ends)")
     add_size(p)
     add_threads(p)
@@ -42,15 +43,16 @@ def run(args: argparse.Namespace) -> int:
     from ..apps.demo import DemoOutputs, run_demo
     from ..apps.sources import FrameStream
     from ..runtime.detector import Detector
-    from .common import input_size, open_model_file
+    from .common import input_size, open_model_file, tracker_settings
 
+    tracking = tracker_settings(args.track, args.score)
     stream = FrameStream(args.source, tuple(args.camera_size))  # first: a missing camera fails before the model
     try:
         backend = open_model_file(args.model, threads=args.threads, input_hw=input_size(args.size),
                                   precision=args.precision)
-        detector = Detector(backend, score_threshold=args.score)
+        detector = Detector(backend, score_threshold=tracking.low_score if tracking else args.score)
         outputs = DemoOutputs(video=args.out, serve_port=args.serve, host=args.host, max_clients=args.max_clients,
                               window=not args.no_window, max_frames=args.max_frames, serial=args.serial)
-        return run_demo(stream, detector, outputs)
+        return run_demo(stream, detector, outputs, tracking)
     finally:
         stream.close()

@@ -8,6 +8,17 @@ from ..contract import EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS, EVAL_SCORE_THRES
 MATRIX_NMS_LIMIT = 256  # up to this many candidates, one overlap matrix beats a Python loop of vector ops
 
 
+def pairwise_iou(a: np.ndarray, b: np.ndarray) -> np.ndarray:
+    """[N, 4] x [M, 4] boxes (x1, y1, x2, y2) -> [N, M] IoU (0 where the union is empty)."""
+    lt = np.maximum(a[:, None, :2], b[None, :, :2])
+    rb = np.minimum(a[:, None, 2:], b[None, :, 2:])
+    inter = np.clip(rb - lt, 0, None).prod(axis=2)
+    area_a = np.clip(a[:, 2:] - a[:, :2], 0, None).prod(axis=1)
+    area_b = np.clip(b[:, 2:] - b[:, :2], 0, None).prod(axis=1)
+    union = area_a[:, None] + area_b[None, :] - inter
+    return np.divide(inter, union, out=np.zeros_like(inter), where=union > 0)
+
+
 def overlaps_above(box: np.ndarray, boxes: np.ndarray, iou_threshold: float) -> np.ndarray:
     """Whether IoU(box, boxes) > iou_threshold, broadcasting rows of (x1, y1, x2, y2, area).
 

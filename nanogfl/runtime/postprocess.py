@@ -17,6 +17,7 @@ class Detections:
     boxes: np.ndarray  # [K, 4] float32 x1, y1, x2, y2 in original-image pixels
     scores: np.ndarray  # [K] float32
     labels: np.ndarray  # [K] int64, 0..C-1
+    track_ids: np.ndarray | None = None  # [K] int64 when tracked (runtime/track.py): >= 1, or -1 for not yet
 
     @classmethod
     def empty(cls) -> "Detections":
@@ -25,13 +26,24 @@ class Detections:
     def __len__(self) -> int:
         return len(self.scores)
 
+    def select(self, indices: np.ndarray) -> "Detections":
+        """The detections at ``indices``, in that order."""
+        track_ids = None if self.track_ids is None else self.track_ids[indices]
+        return Detections(self.boxes[indices], self.scores[indices], self.labels[indices], track_ids)
+
     def to_list(self, class_names: Sequence[str] | None = None) -> list[dict]:
-        """JSON-friendly rows: {"label", "class_id", "score", "box": [x1, y1, x2, y2]}."""
+        """JSON-friendly rows: {"label", "class_id", "score", "box": [x1, y1, x2, y2]}, plus "track_id" (an int,
+        or None for an object not yet confirmed) when the detections are tracked."""
         rows = []
-        for box, score, label in zip(self.boxes.tolist(), self.scores.tolist(), self.labels.tolist()):
+        track_ids = [None] * len(self) if self.track_ids is None else self.track_ids.tolist()
+        for box, score, label, track_id in zip(self.boxes.tolist(), self.scores.tolist(), self.labels.tolist(),
+                                               track_ids):
             name = class_names[label] if class_names is not None and label < len(class_names) else str(label)
-            rows.append({"label": name, "class_id": int(label), "score": round(float(score), 5),
-                         "box": [round(v, 2) for v in box]})
+            row = {"label": name, "class_id": int(label), "score": round(float(score), 5),
+                   "box": [round(v, 2) for v in box]}
+            if self.track_ids is not None:
+                row["track_id"] = int(track_id) if track_id >= 1 else None
+            rows.append(row)
         return rows
 
 

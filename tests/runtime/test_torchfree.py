@@ -89,7 +89,7 @@ def test_runtime_runs_without_torch(official_model, tiny_onnx, coco_images):
     result = run_without_torch(TORCH_FREE_SCRIPT, [models, image_path, str(tiny_onnx.with_suffix(".pt"))])
     assert result["torch_modules"] == []
     for expected in ("backends", "decode", "nms", "postprocess", "preprocess", "detector", "predict", "demo",
-                     "benchmark", "sources", "draw", "mjpeg", "metadata"):
+                     "benchmark", "sources", "draw", "mjpeg", "metadata", "track", "kalman", "assignment"):
         assert expected in result["modules"]
     assert "pip install" in result["checkpoint_error"] and "torch" in result["checkpoint_error"]
     assert result["val_pt_status"] == 2 and "needs PyTorch: pip install" in result["val_pt_error"]
