@@ -32,8 +32,12 @@ EVAL_SCORE_THRESHOLD = 0.05
 EVAL_IOU_THRESHOLD = 0.6
 EVAL_MAX_DETECTIONS = 100
 
-# The published architectures (model/variants.py holds the record of parts behind each name).
-ArchName = Literal["nanodet-plus-m", "nanodet-plus-m-1.5x", "nanodet-plus-m-0.5x", "nanodet-m"]
+# The published architectures (model/variants.py holds the record of parts behind each name): the NanoDet family
+# (whose official ncnn / ONNX files ``nanogfl import`` reads) and the GFL paper's server-size detectors.
+NanoDetArch = Literal["nanodet-plus-m", "nanodet-plus-m-1.5x", "nanodet-plus-m-0.5x", "nanodet-m"]
+ServerArch = Literal["gfl-r50", "gfl-r101", "gfl-x101-32x4d"]
+ArchName = Literal[NanoDetArch, ServerArch]
+NANODET_ARCHS: tuple[str, ...] = get_args(NanoDetArch)
 ARCH_NAMES: tuple[str, ...] = get_args(ArchName)
 
 # Dataset annotation formats (data/coco.py, data/voc.py, data/yolo.py).

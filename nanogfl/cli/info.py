@@ -23,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from ..fileio import write_json
     from ..model.build import build_detector
     from ..model.complexity import model_info
+    from ..model.variants import SERVER_HW
     from .common import input_size
 
     path = args.model or args.config
@@ -36,12 +37,14 @@ def run(args: argparse.Namespace) -> int:
         names = cfg.data.classes or cfg.data.class_names  # the classes the model would be trained on
         num_classes = len(names) if names else 80
         model = build_detector(cfg.model, num_classes, with_aux=False)
-    input_hw = input_size(args.size) or cfg.input_hw
+    # the server-size detectors' MACs are published at their test scale, 1333x800 (not a multiple of 32)
+    default_hw = SERVER_HW if cfg.model.backbone.name == "resnet" else cfg.input_hw
+    input_hw = input_size(args.size) or default_hw
     info = {"arch": cfg.model.arch, "num_classes": num_classes, **model_info(model, input_hw)}
     if args.json:
         write_json(args.json, info)
     else:
         print(f"{info['arch']} ({num_classes} classes) at {input_hw[0]}x{input_hw[1]}: "
               f"{info['params_m']:.3f}M parameters, {info['gmacs']:.3f} GMACs ({info['gflops']:.3f} GFLOPs), "
-              f"BN folded, aux branch dropped")
+              f"BN folded, aux branch dropped; {info['trained_params']:,} parameters as trained (BN unfolded)")
     return 0

@@ -13,7 +13,14 @@ import yaml
 from ..contract import check_input_size
 from ..errors import UserError
 from ..fileio import atomic_write_text
-from .schema import PUBLISHED_PARTS, SHUFFLENET_V2_WIDTHS, Config, ConfigError, ModelConfig
+from .schema import (
+    PUBLISHED_PARTS,
+    RESNET_DEPTHS,
+    SHUFFLENET_V2_WIDTHS,
+    Config,
+    ConfigError,
+    ModelConfig,
+)
 
 # Keys that older versions wrote, and where their value lives now (None: dropped).
 RETIRED_KEYS: dict[str, Optional[str]] = {"model.reg_max": "model.head.reg_max"}
@@ -176,9 +183,17 @@ def validate(cfg: Config) -> None:
         check_input_size(cfg.model.input_size, "model.input_size")
     except UserError as e:
         raise ConfigError(str(e)) from None
-    if cfg.model.backbone.width not in SHUFFLENET_V2_WIDTHS:
-        raise ConfigError(f"model.backbone.width: {cfg.model.backbone.width} is not one of "
+    backbone = cfg.model.backbone
+    if backbone.name == "shufflenetv2" and backbone.width not in SHUFFLENET_V2_WIDTHS:
+        raise ConfigError(f"model.backbone.width: {backbone.width} is not one of "
                           f"{', '.join(map(str, SHUFFLENET_V2_WIDTHS))}")
+    if backbone.name == "resnet":
+        if backbone.depth not in RESNET_DEPTHS:
+            raise ConfigError(f"model.backbone.depth: {backbone.depth} is not one of "
+                              f"{', '.join(map(str, RESNET_DEPTHS))}")
+        if backbone.groups < 1 or backbone.width_per_group < 1 or not 0 <= backbone.frozen_stages <= 4:
+            raise ConfigError(f"model.backbone: groups and width_per_group must be positive and frozen_stages in "
+                              f"0..4, got {backbone.groups}, {backbone.width_per_group}, {backbone.frozen_stages}")
     if cfg.model.head.reg_max < 1:
         raise ConfigError(f"model.head.reg_max must be at least 1, got {cfg.model.head.reg_max}")
     if not cfg.model.head.strides or sorted(cfg.model.head.strides) != cfg.model.head.strides:
@@ -209,6 +224,9 @@ def _validate_train(cfg: Config) -> None:
         raise ConfigError(f"train.grad_clip must be 0 (no clipping) or positive, got {train.grad_clip}")
     if not train.warmup_epochs >= 0:
         raise ConfigError(f"train.warmup_epochs must be 0 (use warmup_steps) or positive, got {train.warmup_epochs}")
+    if train.backbone_weights and cfg.model.backbone.name != "resnet":
+        raise ConfigError(f"train.backbone_weights initialises a ResNet backbone; model.backbone is "
+                          f"{cfg.model.backbone.name} (use train.pretrained for a nanogfl checkpoint)")
     classes = cfg.data.classes
     if classes is not None and (not classes or len(set(classes)) != len(classes)):
         raise ConfigError(f"data.classes must name each class once (at least one), got {classes}")

@@ -23,6 +23,7 @@ from ..contract import (
 from ..errors import UserError
 
 SHUFFLENET_V2_WIDTHS = (0.5, 1.0, 1.5, 2.0)
+RESNET_DEPTHS = (50, 101, 152)  # bottleneck ResNets (model/backbones/resnet.py)
 FreezablePart = Literal["backbone", "neck", "head", "aux"]  # train.freeze: aux = the aux neck + aux head
 
 
@@ -32,27 +33,37 @@ class ConfigError(UserError, ValueError):
 
 @dataclass
 class BackboneConfig:
-    """The feature extractor: ShuffleNetV2 at a width multiplier (0.5, 1.0, 1.5 or 2.0)."""
-    name: Literal["shufflenetv2"] = "shufflenetv2"  # the backbone kind
-    width: float = 1.0  # channel multiplier: stage channels 48/96/192 (0.5x) ... 244/488/976 (2.0x)
+    """The feature extractor: ShuffleNetV2 at a width multiplier (0.5, 1.0, 1.5 or 2.0), or ResNet / ResNeXt
+    (the server-size GFL detectors)."""
+    name: Literal["shufflenetv2", "resnet"] = "shufflenetv2"  # the backbone kind
+    width: float = 1.0  # shufflenetv2: channel multiplier, stage channels 48/96/192 (0.5x) ... 244/488/976 (2.0x)
+    depth: int = 50  # resnet: 50, 101 or 152
+    groups: int = 1  # resnet: 1 (ResNet) or the ResNeXt cardinality (32 for X-101-32x4d)
+    width_per_group: int = 64  # resnet: 64 (ResNet) or the ResNeXt group width (4 for X-101-32x4d)
+    frozen_stages: int = 1  # resnet: the stem and this many stages get no gradient (1: stem + layer1)
+    norm_eval: bool = True  # resnet: BatchNorm statistics stay as loaded while training (eval mode)
 
 
 @dataclass
 class NeckConfig:
-    """The feature pyramid: Ghost-PAN (NanoDet-Plus, 4 levels) or the convolution-free PAN (NanoDet-m, 3 levels),
-    with ``channels`` per level."""
-    name: Literal["ghost_pan", "pan"] = "ghost_pan"  # the neck kind
-    channels: int = 96  # channels of every pyramid level (96 for 1.0x, 128 for 1.5x)
+    """The feature pyramid: Ghost-PAN (NanoDet-Plus, 4 levels), the convolution-free PAN (NanoDet-m, 3 levels)
+    or FPN (the server-size GFL detectors, P3..P7), with ``channels`` per level."""
+    name: Literal["ghost_pan", "pan", "fpn"] = "ghost_pan"  # the neck kind
+    channels: int = 96  # channels of every pyramid level (96 for 1.0x, 128 for 1.5x, 256 for FPN)
     kernel_size: int = 5  # ghost_pan only: depthwise kernel of the Ghost blocks and the downsampling convs
+    extra_levels: int = 2  # fpn only: stride-2 3x3 convs on top of P5 (P6, P7)
 
 
 @dataclass
 class HeadConfig:
-    """The deployable head: one depthwise GFL tower per level; box sides as distributions over reg_max + 1 bins."""
-    name: Literal["depthwise_gfl"] = "depthwise_gfl"  # the head kind
+    """The deployable head: one depthwise GFL tower per level (NanoDet), or one GFL head shared by all levels with
+    GroupNorm cls/reg towers (the server-size detectors); box sides as distributions over reg_max + 1 bins."""
+    name: Literal["depthwise_gfl", "shared_gfl"] = "depthwise_gfl"  # the head kind
     reg_max: int = 7  # box distances are distributions over 0..reg_max strides
-    stacked_convs: int = 2  # (depthwise + pointwise) blocks per tower
-    kernel_size: int = 5  # depthwise kernel of the towers
+    stacked_convs: int = 2  # depthwise_gfl: (depthwise + pointwise) blocks per tower; shared_gfl: convs per tower
+    kernel_size: int = 5  # depthwise_gfl: depthwise kernel of the towers
+    activation: Literal["leaky_relu", "relu"] = "leaky_relu"  # shared_gfl: after each GroupNorm
+    gn_groups: int = 32  # shared_gfl: GroupNorm groups
     strides: list[int] = field(default_factory=lambda: list(NANODET_PLUS_STRIDES))  # one per pyramid level
     prior_offset: float = 0.0  # prior point of cell (x, y) is ((x + offset) * s, (y + offset) * s): 0.5 for NanoDet-m
     quality: Literal["none", "dgqp"] = "none"  # dgqp: GFLV2's distribution-guided quality predictor (joint score)
@@ -96,6 +107,12 @@ PUBLISHED_PARTS: dict[str, dict[str, Any]] = {
     "nanodet-m": {"backbone": {"width": 1.0}, "neck": {"name": "pan", "channels": 96},
                   "head": {"kernel_size": 3, "strides": [8, 16, 32], "prior_offset": 0.5},
                   "assigner": {"name": "atss", "topk": 9}, "aux_head": False, "loss_normalisation": "per_image"},
+    **{arch: {"backbone": {"name": "resnet", **backbone}, "neck": {"name": "fpn", "channels": 256, "extra_levels": 2},
+              "head": {"name": "shared_gfl", "reg_max": 16, "stacked_convs": 4, "activation": "relu",
+                       "strides": [8, 16, 32, 64, 128], "prior_offset": 0.0},
+              "assigner": {"name": "atss", "topk": 9, "box_scale": 8.0}, "aux_head": False}
+       for arch, backbone in (("gfl-r50", {"depth": 50}), ("gfl-r101", {"depth": 101}),
+                              ("gfl-x101-32x4d", {"depth": 101, "groups": 32, "width_per_group": 4}))},
 }
 assert tuple(PUBLISHED_PARTS) == ARCH_NAMES
 
@@ -166,6 +183,7 @@ class TrainConfig:
     seed: int = 0  # shuffling, augmentation and initialisation
     max_bad_steps: int = 20  # consecutive non-finite losses before the run stops
     pretrained: Optional[str] = None  # checkpoint to start from (fine-tuning; evaluated first, as epoch 0)
+    backbone_weights: Optional[str] = None  # resnet: torchvision-format ImageNet .pth for the backbone (no pretrained)
     freeze: list[FreezablePart] = field(default_factory=list)  # parts not trained (their BatchNorm stays in eval)
 
 

@@ -1,9 +1,10 @@
 """Start training from another checkpoint, whatever its class list.
 
-The class outputs are rows of the head's last convolutions (the main predictors: class rows, then box rows; the
-aux head's ``cls_out``: class rows only). When this run's classes differ from the checkpoint's, the box rows are
-kept, every class the checkpoint knows by name keeps its row (moved to its new label index), and only the
-classes it does not know start from the fresh initialisation (the prior bias). The rest loads as it is.
+The class outputs are rows of the head's last convolutions (NanoDet's per-level predictors: class rows, then box
+rows; a shared GFL head's ``cls_out``, main or aux: class rows only). When this run's classes differ from the
+checkpoint's, the box rows are kept, every class the checkpoint knows by name keeps its row (moved to its new
+label index), and only the classes it does not know start from the fresh initialisation (the prior bias). The
+rest loads as it is.
 """
 from __future__ import annotations
 
@@ -16,7 +17,8 @@ from torch import nn
 from ..checkpoint import AUX_PREFIXES, read_checkpoint
 from ..errors import UserError
 
-CLASS_ROW_PREFIXES = ("head.predictors.", "aux_head.cls_out.")  # tensors whose first rows are one per class
+# tensors whose first rows are one per class
+CLASS_ROW_PREFIXES = ("head.predictors.", "head.cls_out.", "aux_head.cls_out.")
 
 
 def class_sources(source_classes: list[str], class_names: list[str]) -> list[Optional[int]]:

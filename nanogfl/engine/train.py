@@ -18,6 +18,7 @@ from ..data.transforms import TrainTransform
 from ..errors import UserError
 from ..model.build import build_criterion, build_detector
 from ..model.losses import reduce_mean
+from ..model.server_weights import load_torchvision_backbone
 from . import distributed as D
 from .ema import ModelEMA
 from .evaluate import evaluate_in_training
@@ -81,6 +82,8 @@ class Trainer:
         self.model = build_detector(cfg.model, len(self.class_names)).to(device)
         if device.type == "cpu":
             self.model = self.model.to(memory_format=torch.channels_last)  # depthwise backward is faster
+        if cfg.train.backbone_weights and not cfg.train.pretrained and not resume:
+            load_torchvision_backbone(self.model.backbone, cfg.train.backbone_weights)
         if cfg.train.pretrained and not resume:
             aux_trained = load_pretrained(self.model, cfg.train.pretrained, self.class_names)
             measure_placeholder_batchnorm(self.model, self.train_source, cfg, info.is_main)

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import torch
 
-from ..contract import ARCH_NAMES, INPUT_BLOB, OUTPUT_BLOB
+from ..contract import INPUT_BLOB, NANODET_ARCHS, OUTPUT_BLOB
 from ..errors import UserError
 from ..model.deploy import deploy_model
 from ..model.detector import GFLDetector
@@ -55,7 +55,7 @@ def infer_num_classes(graph: NetGraph, arch: str) -> int:
         return num_classes
     head = variant_config(arch).head
     widths = sorted(conv.out_channels for conv in output_convs(graph))
-    others = [other for other in ARCH_NAMES if other != arch and _num_classes_for(graph, other) is not None]
+    others = [other for other in NANODET_ARCHS if other != arch and _num_classes_for(graph, other) is not None]
     hint = f" — its head fits {others[0]}: use --arch {others[0]}" if others else ""
     raise GraphMismatch(
         f"{graph.source} is not a {arch} deploy graph (different architecture): its output convolutions "
@@ -91,7 +91,7 @@ def match_architecture(source: NetGraph, arch: str, num_classes: int) -> dict[st
     try:
         return match_layers(source, reference_graph(arch, num_classes), _label(arch, num_classes))
     except GraphMismatch as error:
-        for other in ARCH_NAMES:
+        for other in NANODET_ARCHS:
             if other == arch:
                 continue
             try:

@@ -9,7 +9,7 @@ import numpy as np
 import torch
 
 from ..checkpoint import Checkpoint, save_checkpoint
-from ..contract import check_input_size
+from ..contract import NANODET_ARCHS, check_input_size
 from ..errors import UserError
 from ..image_io import list_images, load_image
 from ..model.batchnorm_stats import normalised_batches, rebuild_batchnorm
@@ -65,6 +65,9 @@ def import_model(src: str | Path, out: str | Path, arch: str = "nanodet-plus-m",
     """Read ``src`` (ncnn .param/.bin or ONNX), match it to ``arch`` by structure, rebuild BatchNorm (identity,
     or statistics measured on ``bn_images``), run the file next to the result, and write the checkpoint ``out``
     only if they agree. ``class_names`` default to COCO's 80."""
+    if arch not in NANODET_ARCHS:
+        raise UserError(f"{src}: ncnn and ONNX files import as NanoDet models (--arch {', '.join(NANODET_ARCHS)}); "
+                        f"{arch} imports from an mmdetection .pth")
     cfg = default_config(arch)
     cfg.model.input_size = list(check_input_size(input_hw, "--size"))
     files = list_images(bn_images, "--bn-images folder")[:MAX_BN_IMAGES] if bn_images else []

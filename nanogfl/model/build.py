@@ -5,21 +5,25 @@ import copy
 
 from ..config import AssignerConfig, BackboneConfig, HeadConfig, ModelConfig, NeckConfig
 from .assigners import ATSSAssigner, DynamicSoftLabelAssigner
-from .backbones import ShuffleNetV2
+from .backbones import ResNet, ShuffleNetV2
 from .criterion import GFLCriterion
 from .detector import GFLDetector
-from .heads import DepthwiseGFLHead, SimpleConvHead
+from .heads import DepthwiseGFLHead, SharedGFLHead
 from .heads.quality import DistributionQuality
-from .necks import PAN, GhostPAN
+from .necks import FPN, PAN, GhostPAN
 
 
-def build_backbone(cfg: BackboneConfig) -> ShuffleNetV2:
+def build_backbone(cfg: BackboneConfig) -> ShuffleNetV2 | ResNet:
+    if cfg.name == "resnet":
+        return ResNet(cfg.depth, cfg.groups, cfg.width_per_group, cfg.frozen_stages, cfg.norm_eval)
     return ShuffleNetV2(cfg.width)
 
 
-def build_neck(cfg: NeckConfig, in_channels: tuple[int, ...]) -> GhostPAN | PAN:
+def build_neck(cfg: NeckConfig, in_channels: tuple[int, ...]) -> GhostPAN | PAN | FPN:
     if cfg.name == "pan":
         return PAN(in_channels, cfg.channels)
+    if cfg.name == "fpn":
+        return FPN(in_channels, cfg.channels, cfg.extra_levels)
     return GhostPAN(in_channels, cfg.channels, cfg.kernel_size)
 
 
@@ -29,7 +33,10 @@ def build_quality(cfg: HeadConfig) -> DistributionQuality | None:
     return None
 
 
-def build_head(cfg: HeadConfig, num_classes: int, in_channels: int) -> DepthwiseGFLHead:
+def build_head(cfg: HeadConfig, num_classes: int, in_channels: int) -> DepthwiseGFLHead | SharedGFLHead:
+    if cfg.name == "shared_gfl":
+        return SharedGFLHead(num_classes, in_channels, len(cfg.strides), cfg.reg_max, cfg.stacked_convs,
+                             cfg.gn_groups, cfg.activation, build_quality(cfg))
     return DepthwiseGFLHead(num_classes, in_channels, len(cfg.strides), cfg.reg_max, cfg.stacked_convs,
                             cfg.kernel_size, build_quality(cfg))
 
@@ -57,7 +64,7 @@ def build_detector(cfg: ModelConfig, num_classes: int, with_aux: bool = True) ->
     aux_neck = aux_head = None
     if with_aux and cfg.aux_head:
         aux_neck = copy.deepcopy(neck)
-        aux_head = SimpleConvHead(num_classes, 2 * cfg.neck.channels, len(cfg.head.strides), cfg.head.reg_max)
+        aux_head = SharedGFLHead(num_classes, 2 * cfg.neck.channels, len(cfg.head.strides), cfg.head.reg_max)
     return GFLDetector(backbone, neck, head, tuple(cfg.head.strides), aux_neck, aux_head, cfg.detach_epoch)
 
 

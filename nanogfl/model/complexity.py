@@ -45,9 +45,13 @@ def count_macs(model: nn.Module, input_hw: tuple[int, int]) -> int:
 
 
 def model_info(model: GFLDetector, input_hw: tuple[int, int]) -> dict:
-    """Parameters and MACs of the deploy graph of ``model`` at ``input_hw`` (the numbers ``nanogfl info`` prints)."""
+    """Parameters and MACs of the deploy graph of ``model`` at ``input_hw`` (the numbers ``nanogfl info`` prints),
+    and ``trained_params``: every parameter of the model as trained, BatchNorm unfolded, frozen ones included, aux
+    branch excluded (the count mmdetection reports)."""
     deploy = deploy_model(model)
     params = count_parameters(deploy)
     macs = count_macs(deploy, input_hw)
-    return {"params": params, "params_m": round(params / 1e6, 4), "macs": macs, "gmacs": round(macs / 1e9, 4),
-            "gflops": round(2 * macs / 1e9, 4), "input_size": list(input_hw)}
+    trained = count_parameters(model) - sum(count_parameters(m) for m in (model.aux_neck, model.aux_head) if m)
+    return {"params": params, "params_m": round(params / 1e6, 4), "trained_params": trained,
+            "macs": macs, "gmacs": round(macs / 1e9, 4), "gflops": round(2 * macs / 1e9, 4),
+            "input_size": list(input_hw)}

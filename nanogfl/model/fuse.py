@@ -18,9 +18,14 @@ def fuse_conv_bn(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> nn.Conv2d:
 
 
 def conv_batchnorm_pairs(model: nn.Module) -> dict[str, tuple[nn.Conv2d, nn.BatchNorm2d]]:
-    """Conv module name -> (conv, the BatchNorm right after it in the same nn.Sequential)."""
+    """Conv module name -> (conv, the BatchNorm right after it in the same nn.Sequential, or the BatchNorm a
+    module pairs with it by name in its ``CONV_BN_PAIRS``, e.g. ResNet's ``conv1``/``bn1``)."""
     pairs = {}
     for prefix, module in model.named_modules():
+        for conv_key, bn_key in getattr(module, "CONV_BN_PAIRS", ()):
+            conv, bn = module._modules[conv_key], module._modules[bn_key]
+            if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                pairs[f"{prefix}.{conv_key}" if prefix else conv_key] = (conv, bn)
         if not isinstance(module, nn.Sequential):
             continue
         names = list(module._modules)

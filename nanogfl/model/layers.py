@@ -7,8 +7,18 @@ from torch import nn
 LEAKY_SLOPE = 0.1
 
 
-def activation() -> nn.Module:
+def activation(name: str = "leaky_relu") -> nn.Module:
+    """NanoDet's LeakyReLU(0.1), or ReLU (the server-size GFL detectors)."""
+    if name == "relu":
+        return nn.ReLU(inplace=True)
     return nn.LeakyReLU(LEAKY_SLOPE, inplace=True)
+
+
+def batchnorm_eval(module: nn.Module) -> None:
+    """Every BatchNorm inside ``module`` to eval mode: it normalises with its running statistics, unchanged."""
+    for m in module.modules():
+        if isinstance(m, nn.modules.batchnorm._BatchNorm):
+            m.eval()
 
 
 class ConvBNAct(nn.Sequential):
