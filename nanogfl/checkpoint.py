@@ -130,8 +130,10 @@ def load_model(path: str | Path, with_aux: bool = False) -> tuple[GFLDetector, C
 
 
 def model_meta(cfg: Config, class_names: list[str], input_hw: tuple[int, int] | None = None) -> ModelMeta:
-    """The runtime metadata (class names, input size, strides, ...) of a model trained with ``cfg``."""
+    """The runtime metadata (class names, input size, strides, ...) of a model trained with ``cfg``. A model
+    trained with ``model.keep_ratio_scale`` keeps it unless a fixed ``input_hw`` is asked for."""
     return ModelMeta(class_names=list(class_names), input_hw=tuple(input_hw or cfg.input_hw),
                      strides=tuple(cfg.model.head.strides), reg_max=cfg.model.head.reg_max,
                      mean=tuple(cfg.data.mean), std=tuple(cfg.data.std), arch=cfg.model.arch,
-                     prior_offset=cfg.model.head.prior_offset)
+                     prior_offset=cfg.model.head.prior_offset,
+                     keep_ratio_scale=[] if input_hw else list(cfg.model.keep_ratio_scale))

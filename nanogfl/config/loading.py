@@ -10,7 +10,7 @@ from typing import Any, Optional
 
 import yaml
 
-from ..contract import check_input_size
+from ..contract import SIZE_MULTIPLE, check_input_size
 from ..errors import UserError
 from ..fileio import atomic_write_text
 from .schema import (
@@ -183,6 +183,13 @@ def validate(cfg: Config) -> None:
         check_input_size(cfg.model.input_size, "model.input_size")
     except UserError as e:
         raise ConfigError(str(e)) from None
+    scale = cfg.model.keep_ratio_scale
+    if scale and (len(scale) != 2 or min(scale) < SIZE_MULTIPLE):
+        raise ConfigError(f"model.keep_ratio_scale must be [short, long] side limits of at least {SIZE_MULTIPLE}, "
+                          f"got {scale}")
+    if scale and cfg.model.assigner.name != "atss":
+        raise ConfigError("model.keep_ratio_scale (padded batches of images of different sizes) needs "
+                          f"model.assigner.name atss, got {cfg.model.assigner.name}")
     backbone = cfg.model.backbone
     if backbone.name == "shufflenetv2" and backbone.width not in SHUFFLENET_V2_WIDTHS:
         raise ConfigError(f"model.backbone.width: {backbone.width} is not one of "

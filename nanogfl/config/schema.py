@@ -85,6 +85,10 @@ class ModelConfig:
     """Architecture and input size. ``arch`` picks the published record; part sections override its fields."""
     arch: ArchName = "nanodet-plus-m"  # the published variant (its parts are the defaults of the sections below)
     input_size: list[int] = field(default_factory=lambda: [320, 320])  # [height, width], multiples of 32
+    # [short, long]: every image (training, evaluation, the torch runtime) is resized keep-ratio within these
+    # limits and padded to a multiple of 32, batches to their largest image (the server-size GFL detectors:
+    # [800, 1333]); []: warp / stretch to input_size
+    keep_ratio_scale: list[int] = field(default_factory=list)
     backbone: BackboneConfig = field(default_factory=BackboneConfig)
     neck: NeckConfig = field(default_factory=NeckConfig)
     head: HeadConfig = field(default_factory=HeadConfig)
@@ -110,7 +114,8 @@ PUBLISHED_PARTS: dict[str, dict[str, Any]] = {
     **{arch: {"backbone": {"name": "resnet", **backbone}, "neck": {"name": "fpn", "channels": 256, "extra_levels": 2},
               "head": {"name": "shared_gfl", "reg_max": 16, "stacked_convs": 4, "activation": "relu",
                        "strides": [8, 16, 32, 64, 128], "prior_offset": 0.0},
-              "assigner": {"name": "atss", "topk": 9, "box_scale": 8.0}, "aux_head": False}
+              "assigner": {"name": "atss", "topk": 9, "box_scale": 8.0}, "aux_head": False,
+              "keep_ratio_scale": [800, 1333], "input_size": [800, 1344]}
        for arch, backbone in (("gfl-r50", {"depth": 50}), ("gfl-r101", {"depth": 101}),
                               ("gfl-x101-32x4d", {"depth": 101, "groups": 32, "width_per_group": 4}))},
 }

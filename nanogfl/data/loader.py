@@ -13,6 +13,7 @@ import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
 from ..errors import UserError
+from ..runtime.preprocess import padded_size
 from .base import DetectionSource, Sample
 
 Transform = Callable[..., tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]
@@ -56,8 +57,16 @@ class DetectionDataset(Dataset):
 
 
 def collate(batch: list[dict[str, Any]]) -> dict[str, Any]:
-    """-> images [B, 3, H, W], boxes / labels as lists of per-image tensors, image_ids (for messages)."""
-    return {"images": torch.stack([item["image"] for item in batch]),
+    """-> images [B, 3, H, W], boxes / labels as lists of per-image tensors, image_ids (for messages), and
+    image_hw: each image's own size rounded up to a multiple of 32 (its valid region; priors beyond it are
+    ignored by the loss). Images of different sizes (keep-ratio training) are zero-padded bottom / right to the
+    largest one's padded size."""
+    sizes = [padded_size(tuple(item["image"].shape[1:])) for item in batch]
+    batch_hw = (max(h for h, _ in sizes), max(w for _, w in sizes))
+    images = torch.zeros(len(batch), 3, *batch_hw)
+    for image, item in zip(images, batch):
+        image[:, :item["image"].shape[1], :item["image"].shape[2]] = item["image"]
+    return {"images": images, "image_hw": sizes,
             "boxes": [item["boxes"] for item in batch],
             "labels": [item["labels"] for item in batch],
             "image_ids": [item["image_id"] for item in batch]}

@@ -12,10 +12,10 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..config import AugmentConfig
+from ..config import AugmentConfig, Config
 from ..contract import BGR_MEAN, BGR_STD
 from ..runtime.postprocess import warp_boxes
-from ..runtime.preprocess import normalize
+from ..runtime.preprocess import keep_ratio_size, normalize
 
 MIN_BOX_SIDE = 1.0  # boxes thinner than this (pixels, after the warp and clipping) are dropped
 
@@ -67,6 +67,8 @@ def random_warp_matrix(src_hw: tuple[int, int], input_hw: tuple[int, int], augme
 def color_jitter(image: np.ndarray, augment: AugmentConfig, rng: np.random.Generator) -> np.ndarray:
     """BGR uint8 -> float32 on the 0..1 scale with brightness, contrast, saturation each applied with p=0.5."""
     image = image.astype(np.float32) / 255.0
+    if augment.brightness == 0 and list(augment.contrast) == [1, 1] and list(augment.saturation) == [1, 1]:
+        return image  # no jitter configured (the server-size GFL recipes)
     if rng.random() < 0.5:
         image += rng.uniform(-augment.brightness, augment.brightness)
     if rng.random() < 0.5:
@@ -97,3 +99,38 @@ class TrainTransform:
         boxes, labels = boxes_into_input(boxes, labels, matrix, self.input_hw)
         return normalize(jittered * 255.0, self.mean, self.std), boxes, labels, matrix
 
+
+
+class KeepRatioTrainTransform:
+    """The server-size GFL recipe (``model.keep_ratio_scale``): resize with one factor so that the short side is
+    at most ``augment.scale`` (a uniform draw) times ``scale[0]`` and the long side at most ``scale[1]``
+    (mmdetection's ``RandomResize(keep_ratio=True)``; 1x: ``augment.scale`` [1, 1]), flip, normalise. Each image
+    keeps its own size; ``collate`` pads a batch to its largest image."""
+
+    def __init__(self, scale: Sequence[int], augment: AugmentConfig, mean: Sequence[float] = BGR_MEAN,
+                 std: Sequence[float] = BGR_STD) -> None:
+        self.short, self.long = min(scale), max(scale)
+        self.augment = augment
+        self.mean, self.std = tuple(mean), tuple(std)
+
+    def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
+                 rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+        src_h, src_w = image.shape[:2]
+        short = rng.uniform(*self.augment.scale) * self.short
+        height, width = keep_ratio_size((src_h, src_w), (short, self.long))
+        matrix = np.array([[width / src_w, 0, 0], [0, height / src_h, 0], [0, 0, 1]], np.float64)
+        resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+        if rng.random() < self.augment.flip:
+            resized = np.ascontiguousarray(resized[:, ::-1])
+            matrix = np.array([[-1, 0, width], [0, 1, 0], [0, 0, 1]], np.float64) @ matrix
+        jittered = color_jitter(resized, self.augment, rng)
+        boxes, labels = boxes_into_input(boxes, labels, matrix, (height, width))
+        return normalize(jittered * 255.0, self.mean, self.std), boxes, labels, matrix
+
+
+def train_transform(cfg: Config) -> TrainTransform | KeepRatioTrainTransform:
+    """The training transform ``cfg`` asks for: keep-ratio per image (``model.keep_ratio_scale``) or the warp to
+    the fixed input size."""
+    if cfg.model.keep_ratio_scale:
+        return KeepRatioTrainTransform(cfg.model.keep_ratio_scale, cfg.augment, cfg.data.mean, cfg.data.std)
+    return TrainTransform(cfg.input_hw, cfg.augment, cfg.data.mean, cfg.data.std)

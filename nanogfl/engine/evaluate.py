@@ -12,7 +12,7 @@ from ..data.base import DetectionSource
 from ..evaluation import detections_to_coco, evaluate_detections
 from ..model.deploy import DeployModel
 from ..runtime.postprocess import postprocess
-from ..runtime.preprocess import preprocess
+from ..runtime.preprocess import pad_bottom_right, prepare_input
 from . import distributed as D
 
 BATCH_SIZE = 16
@@ -35,15 +35,17 @@ def evaluate_in_training(model: nn.Module, source: DetectionSource, cfg: Config,
                 sample = source.load(i)
                 if sample is None:
                     continue
-                blob, matrix = preprocess(sample.image, cfg.input_hw, cfg.data.mean, cfg.data.std)
-                blobs.append(blob)
+                blob, matrix = prepare_input(sample.image, meta)
+                blobs.append(blob[0])
                 pending.append((source.image_info(i), matrix, sample.image.shape[:2], sample))
             if not blobs:
                 continue
-            outputs = deploy(torch.from_numpy(np.concatenate(blobs)).to(device)).float().cpu().numpy()
+            batch_hw = tuple(max(b.shape[i] for b in blobs) for i in (1, 2))  # keep-ratio inputs differ in size
+            batch = np.stack([pad_bottom_right(b, batch_hw) for b in blobs])
+            outputs = deploy(torch.from_numpy(batch).to(device)).float().cpu().numpy()
             for output, (image_info, matrix, image_hw, sample) in zip(outputs, pending):
                 dets = postprocess(output, meta, matrix, image_hw, cfg.eval.score_threshold,
-                                   cfg.eval.iou_threshold, cfg.eval.max_detections)
+                                   cfg.eval.iou_threshold, cfg.eval.max_detections, input_hw=batch_hw)
                 results += detections_to_coco(image_info.image_id, dets.boxes, dets.scores, dets.labels,
                                               source.category_ids)
                 confusion.update(sample.boxes, sample.labels, dets.boxes, dets.scores, dets.labels)

@@ -14,7 +14,7 @@ from ..config import Config
 from ..data.loader import DetectionDataset, build_loader, set_epoch
 from ..data.sources import open_datasets
 from ..data.summary import check_datasets
-from ..data.transforms import TrainTransform
+from ..data.transforms import train_transform
 from ..errors import UserError
 from ..model.build import build_criterion, build_detector
 from ..model.losses import reduce_mean
@@ -70,7 +70,7 @@ class Trainer:
         if info.world_size > cfg.train.batch_size or cfg.train.batch_size % info.world_size:
             raise UserError(f"train.batch_size {cfg.train.batch_size} must be a multiple of the number of "
                             f"processes ({info.world_size})")
-        transform = TrainTransform(cfg.input_hw, cfg.augment, cfg.data.mean, cfg.data.std)
+        transform = train_transform(cfg)
         dataset = DetectionDataset(self.train_source, transform, seed=cfg.train.seed)
         self.loader = build_loader(dataset, cfg.train.batch_size // info.world_size, shuffle=True,
                                    workers=cfg.data.workers, distributed=info.enabled, seed=cfg.train.seed,
@@ -186,7 +186,7 @@ class Trainer:
             with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
                 preds, aux_preds = self.step_module(images, self.epoch)
             loss, terms = self.criterion(preds.float(), None if aux_preds is None else aux_preds.float(), boxes,
-                                         labels, self.cfg.input_hw, self.assign_with_aux)
+                                         labels, tuple(images.shape[2:]), self.assign_with_aux, batch["image_hw"])
             finite = torch.isfinite(loss)
             if self.info.enabled:  # every rank must agree to skip, or DDP's collectives fall out of step
                 finite = reduce_mean(finite.float().reshape(1)) == 1.0

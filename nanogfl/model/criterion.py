@@ -20,9 +20,20 @@ class Targets:
     positive_priors: torch.Tensor  # [P, 3]
     positive_boxes: torch.Tensor  # [P, 4] assigned GT boxes
     num_pos_average: torch.Tensor  # positives over all ranks (at least 1) / world size
+    valid_index: torch.Tensor | None = None  # [V] flat indices of priors inside their image (None: all)
 
 
 LOSS_NORMALISATIONS = ("clamped", "per_image")
+
+
+def valid_priors(priors: torch.Tensor, image_hw: list[tuple[int, int]] | None, input_hw: tuple[int, int]
+                 ) -> torch.Tensor | None:
+    """[B, N] bool: the priors whose point lies inside each image's valid (height, width) of a padded batch
+    (mmdetection's anchor valid flags); None when every image fills the whole input."""
+    if image_hw is None or all(tuple(hw) == input_hw for hw in image_hw):
+        return None
+    limits = torch.tensor(image_hw, dtype=priors.dtype, device=priors.device)  # [B, 2] (height, width)
+    return (priors[None, :, 0] < limits[:, 1:2]) & (priors[None, :, 1] < limits[:, 0:1])
 UNCLAMPED_FLOOR = 1e-12  # "per_image": box losses over the bare weight sum (0 / floor = 0 without positives)
 
 
@@ -56,19 +67,22 @@ class GFLCriterion:
         self.dfl_weight = dfl_weight
 
     def __call__(self, preds: torch.Tensor, aux_preds: torch.Tensor | None, gt_boxes: list[torch.Tensor],
-                 gt_labels: list[torch.Tensor], input_hw: tuple[int, int], assign_with_aux: bool = True
-                 ) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
+                 gt_labels: list[torch.Tensor], input_hw: tuple[int, int], assign_with_aux: bool = True,
+                 image_hw: list[tuple[int, int]] | None = None) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """preds / aux_preds: raw [B, N, C + 4 * (reg_max + 1)]; per-image GT boxes [G, 4] (input pixels) and
         labels [G]. The aux predictions guide the assignment unless ``assign_with_aux`` is False (or there are
-        none). Returns (total loss, detached terms: qfl, giou, dfl, aux_*, num_pos)."""
+        none). ``image_hw``: each image's valid (height, width) inside a padded batch of ``input_hw``; priors
+        beyond it are neither positives nor negatives. Returns (total loss, detached terms: qfl, giou, dfl,
+        aux_*, num_pos)."""
         with torch.autocast(device_type=preds.device.type, enabled=False):
             preds = preds.float()
             aux_preds = aux_preds.float() if aux_preds is not None else None
             priors = make_priors(input_hw, self.strides, self.prior_offset, device=preds.device)
             self._check_inputs(preds, priors, gt_boxes, gt_labels)
+            valid = valid_priors(priors, image_hw, tuple(input_hw))
             guide = aux_preds if aux_preds is not None and assign_with_aux else preds
-            assignment, padded_boxes = self._assign(guide.detach(), priors, gt_boxes, gt_labels)
-            targets = self._targets(assignment, padded_boxes, priors)
+            assignment, padded_boxes = self._assign(guide.detach(), priors, gt_boxes, gt_labels, valid)
+            targets = self._targets(assignment, padded_boxes, priors, valid)
             terms = self._head_losses(preds, targets, "")
             if aux_preds is not None:
                 terms.update(self._head_losses(aux_preds, targets, "aux_"))
@@ -91,13 +105,19 @@ class GFLCriterion:
                                  f"got {labels.min().item()}..{labels.max().item()}")
 
     def _assign(self, guide: torch.Tensor, priors: torch.Tensor, gt_boxes: list[torch.Tensor],
-                gt_labels: list[torch.Tensor]) -> tuple[Assignment, torch.Tensor]:
+                gt_labels: list[torch.Tensor], prior_valid: torch.Tensor | None) -> tuple[Assignment, torch.Tensor]:
         pred_boxes = decode_boxes(guide[..., self.num_classes:], priors, self.reg_max)
         boxes, labels, valid = pad_targets(gt_boxes, gt_labels, guide.device)
-        return self.assigner.assign_batch(guide[..., :self.num_classes], priors, pred_boxes, boxes, labels,
-                                          valid), boxes
+        if prior_valid is None:
+            return self.assigner.assign_batch(guide[..., :self.num_classes], priors, pred_boxes, boxes, labels,
+                                              valid), boxes
+        if not isinstance(self.assigner, ATSSAssigner):
+            raise ValueError("padded batches of images of different sizes need the ATSS assigner")
+        return self.assigner.assign_batch(guide[..., :self.num_classes], priors, pred_boxes, boxes, labels, valid,
+                                          prior_valid), boxes
 
-    def _targets(self, assignment: Assignment, padded_boxes: torch.Tensor, priors: torch.Tensor) -> Targets:
+    def _targets(self, assignment: Assignment, padded_boxes: torch.Tensor, priors: torch.Tensor,
+                 prior_valid: torch.Tensor | None) -> Targets:
         num_priors = assignment.gt_index.shape[1]
         positive = assignment.positive.flatten()
         positive_index = positive.nonzero().squeeze(1)
@@ -108,13 +128,18 @@ class GFLCriterion:
         else:
             num_pos = loss_normaliser(positive.sum().float())
         return Targets(assignment.labels.flatten(), assignment.ious.flatten(), positive_index,
-                       priors[positive_index % num_priors], positive_boxes, num_pos)
+                       priors[positive_index % num_priors], positive_boxes, num_pos,
+                       None if prior_valid is None else prior_valid.flatten().nonzero().squeeze(1))
 
     def _head_losses(self, preds: torch.Tensor, targets: Targets, prefix: str) -> dict[str, torch.Tensor]:
         # One split rather than slices: the backward of each slice would zero-fill a full-size gradient.
         cls_logits, all_box_logits = preds.reshape(-1, preds.shape[-1]).split(
             [self.num_classes, 4 * (self.reg_max + 1)], dim=1)
-        qfl = quality_focal_loss(cls_logits, targets.labels, targets.soft_labels).sum()
+        if targets.valid_index is None:
+            qfl = quality_focal_loss(cls_logits, targets.labels, targets.soft_labels).sum()
+        else:  # priors in the padding of a smaller image count neither way
+            index = targets.valid_index
+            qfl = quality_focal_loss(cls_logits[index], targets.labels[index], targets.soft_labels[index]).sum()
         qfl = qfl / targets.num_pos_average
 
         # With no positives these selections are empty: the sums are 0 and still connected to the graph.

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..contract import CLASS_ACTIVATIONS, NCNN_PRECISIONS, check_input_size
+from ..contract import CLASS_ACTIVATIONS, NCNN_PRECISIONS, SIZE_MULTIPLE, check_input_size
 from ..errors import UserError
 from .metadata import ModelMeta, metadata_path
 from .ncnn_support import NCNN_PRECISION_OPTIONS, check_ncnn_size
@@ -79,6 +79,12 @@ class Backend:
         return sum(f.stat().st_size for f in self.files) / 1e6
 
     def check_input(self, blob: np.ndarray) -> None:
+        if self.meta.keep_ratio_scale:  # a keep-ratio model takes each image at its own padded size
+            if blob.ndim != 4 or blob.shape[:2] != (1, 3) or blob.shape[2] % SIZE_MULTIPLE or \
+                    blob.shape[3] % SIZE_MULTIPLE:
+                raise ModelInputError(f"{self.path.name}: input blob has shape {tuple(blob.shape)}; expected "
+                                      f"(1, 3, H, W) with H and W multiples of {SIZE_MULTIPLE}")
+            return
         expected = (1, 3, *self.meta.input_hw)
         if tuple(blob.shape) != expected:
             raise ModelInputError(f"{self.path.name}: input blob has shape {tuple(blob.shape)}, the model was opened "

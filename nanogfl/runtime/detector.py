@@ -10,7 +10,7 @@ from ..contract import DEPLOY_SCORE_THRESHOLD, EVAL_IOU_THRESHOLD, EVAL_MAX_DETE
 from .backends import Backend
 from .metadata import ModelMeta
 from .postprocess import Detections, postprocess
-from .preprocess import preprocess
+from .preprocess import prepare_input
 
 
 @dataclass
@@ -54,12 +54,12 @@ class Detector:
     def __call__(self, image_bgr: np.ndarray) -> Detections:
         meta = self.backend.meta
         start = time.perf_counter()
-        blob, matrix = preprocess(image_bgr, meta.input_hw, meta.mean, meta.std)
+        blob, matrix = prepare_input(image_bgr, meta)
         preprocessed = time.perf_counter()
         output = self.backend.forward(blob)
         inferred = time.perf_counter()
         detections = postprocess(output, meta, matrix, image_bgr.shape[:2], self.score_threshold,
-                                 self.iou_threshold, self.max_detections)
+                                 self.iou_threshold, self.max_detections, input_hw=blob.shape[2:])
         done = time.perf_counter()
         self.last_timing = StageTiming((preprocessed - start) * 1e3, (inferred - preprocessed) * 1e3,
                                        (done - inferred) * 1e3)

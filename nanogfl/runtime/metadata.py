@@ -16,7 +16,8 @@ class ModelMeta:
     """Everything the runtime needs to run and decode an exported model, stored as ``model.json`` beside it.
 
     The model maps a normalised BGR blob ``input_name`` [1, 3, H, W] (``(pixel - mean) / std``, stretch-resized
-    to ``input_hw``) to one output ``output_name`` [1, N, C + 4 * (reg_max + 1)]: per prior of ``strides``
+    to ``input_hw``, or keep-ratio resized and padded: ``keep_ratio_scale``) to one output ``output_name``
+    [1, N, C + 4 * (reg_max + 1)]: per prior of ``strides``
     (levels in order, row-major), C class columns (probabilities, or logits when ``class_activation`` is
     "none") and 4 side-major groups of reg_max + 1 distance-bin logits.
     """
@@ -35,6 +36,10 @@ class ModelMeta:
     # ncnn arithmetic the export was verified in, and the runtime's default (contract.NCNN_PRECISIONS); files
     # written before this field existed were verified on x86, where ncnn computes in fp32
     ncnn_precision: str = "fp32"
+    # [short, long]: keep-ratio resize (the server-size GFL detectors, [800, 1333]): each image is scaled so that
+    # its short side is at most ``short`` and its long side at most ``long``, then padded (bottom / right, zeros
+    # after normalisation) to a multiple of 32; the input size then differs per image. []: stretch to input_hw.
+    keep_ratio_scale: list[int] = field(default_factory=list)
     arch: str = "nanodet-plus-m"
     layout_version: int = LAYOUT_VERSION
     extra: dict = field(default_factory=dict)
@@ -67,6 +72,9 @@ class ModelMeta:
         data["mean"] = tuple(float(v) for v in data.get("mean", cls.mean))
         data["std"] = tuple(float(v) for v in data.get("std", cls.std))
         data["split_outputs"] = [str(v) for v in data.get("split_outputs", [])]
+        data["keep_ratio_scale"] = [int(v) for v in data.get("keep_ratio_scale", [])]
+        if data["keep_ratio_scale"] and len(data["keep_ratio_scale"]) != 2:
+            raise ValueError(f"{source}: keep_ratio_scale must be [short, long], got {data['keep_ratio_scale']}")
         if data["split_outputs"] and len(data["split_outputs"]) != 2 * len(data["strides"]):
             raise ValueError(f"{source}: split_outputs must name a class and a box blob per stride "
                              f"({2 * len(data['strides'])} names), got {data['split_outputs']}")

@@ -64,14 +64,16 @@ def warp_boxes(boxes: np.ndarray, matrix: np.ndarray, width: int, height: int) -
 
 def postprocess(output: np.ndarray, meta: ModelMeta, matrix: np.ndarray, image_hw: tuple[int, int],
                 score_threshold: float = DEPLOY_SCORE_THRESHOLD, iou_threshold: float = EVAL_IOU_THRESHOLD,
-                max_detections: int = EVAL_MAX_DETECTIONS) -> Detections:
+                max_detections: int = EVAL_MAX_DETECTIONS, input_hw: tuple[int, ...] | None = None) -> Detections:
     """Output [N, C + 4 * (reg_max + 1)] (or [1, N, ...]) with class probabilities -> Detections in the
-    original image, given the preprocessing matrix (original -> input) and the original (height, width)."""
+    original image, given the preprocessing matrix (original -> input), the original (height, width) and the
+    input's (default: ``meta.input_hw``; a keep-ratio model's input size differs per image)."""
     if output.ndim == 3 and output.shape[0] == 1:
         output = output[0]
-    priors = make_priors(meta.input_hw, meta.strides, meta.prior_offset)
+    input_hw = (int(input_hw[0]), int(input_hw[1])) if input_hw is not None else meta.input_hw
+    priors = make_priors(input_hw, meta.strides, meta.prior_offset)
     if len(priors) != len(output):
-        raise ValueError(f"model output has {len(output)} rows but input size {tuple(meta.input_hw)} with strides "
+        raise ValueError(f"model output has {len(output)} rows but input size {tuple(input_hw)} with strides "
                          f"{tuple(meta.strides)} gives {len(priors)} priors: the model was exported for another "
                          f"size, or its metadata is wrong")
     num_classes = meta.num_classes
@@ -79,7 +81,7 @@ def postprocess(output: np.ndarray, meta: ModelMeta, matrix: np.ndarray, image_h
     rows = np.flatnonzero(output[:, :num_classes].max(axis=1) > score_threshold)
     if rows.size == 0:
         return Detections.empty()
-    boxes, scores = decode_output(output[rows], num_classes, meta.reg_max, priors[rows], meta.input_hw)
+    boxes, scores = decode_output(output[rows], num_classes, meta.reg_max, priors[rows], input_hw)
     boxes, scores, labels = multiclass_nms(boxes, scores, score_threshold, iou_threshold, max_detections)
     boxes = warp_boxes(boxes, np.linalg.inv(matrix), image_hw[1], image_hw[0])
     return Detections(boxes, scores, labels)

@@ -1,12 +1,15 @@
 """Image -> network input. The same code serves evaluation during training and every runtime backend."""
 from __future__ import annotations
 
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import cv2
 import numpy as np
 
-from ..contract import BGR_MEAN, BGR_STD
+from ..contract import BGR_MEAN, BGR_STD, SIZE_MULTIPLE
+
+if TYPE_CHECKING:
+    from .metadata import ModelMeta
 
 # The resize of evaluation and deploy. INTER_LINEAR_EXACT (OpenCV's bit-exact bilinear) gives the same pixels on
 # x86, Cortex-A72 and Cortex-A76, where plain INTER_LINEAR leaves 26-38% of the pixels off by one on aarch64
@@ -56,3 +59,44 @@ def preprocess(image: np.ndarray, input_hw: tuple[int, int], mean: Sequence[floa
         raise ValueError(f"expected a BGR image HxWx3, got shape {getattr(image, 'shape', None)}")
     resized, matrix = resize(image, input_hw, interpolation)
     return normalize(resized, mean, std)[None], matrix
+
+
+def keep_ratio_size(src_hw: tuple[int, int], scale: Sequence[int]) -> tuple[int, int]:
+    """(height, width) of an image of ``src_hw`` scaled by one factor so that its short side is at most
+    ``scale[0]`` and its long side at most ``scale[1]`` (mmdetection's ``Resize(keep_ratio=True)``; rounded half
+    up, as it rounds)."""
+    short, long = min(scale), max(scale)
+    factor = min(long / max(src_hw), short / min(src_hw))
+    return int(src_hw[0] * factor + 0.5), int(src_hw[1] * factor + 0.5)
+
+
+def padded_size(hw: tuple[int, int], multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
+    return -(-hw[0] // multiple) * multiple, -(-hw[1] // multiple) * multiple
+
+
+def pad_bottom_right(chw: np.ndarray, hw: tuple[int, int]) -> np.ndarray:
+    """CHW -> C x ``hw``, zeros below and right of the image (zero is the mean pixel after normalisation)."""
+    if chw.shape[1:] == tuple(hw):
+        return chw
+    padded = np.zeros((chw.shape[0], *hw), np.float32)
+    padded[:, :chw.shape[1], :chw.shape[2]] = chw
+    return padded
+
+
+def preprocess_keep_ratio(image: np.ndarray, scale: Sequence[int], mean: Sequence[float] = BGR_MEAN,
+                          std: Sequence[float] = BGR_STD) -> tuple[np.ndarray, np.ndarray]:
+    """BGR uint8 HxWx3 -> (blob [1, 3, H', W'] keep-ratio resized within ``scale`` = [short, long] and padded to
+    a multiple of 32, warp matrix original -> input)."""
+    if image is None or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a BGR image HxWx3, got shape {getattr(image, 'shape', None)}")
+    target = keep_ratio_size(image.shape[:2], scale)
+    resized, matrix = resize(image, target)
+    return pad_bottom_right(normalize(resized, mean, std), padded_size(target))[None], matrix
+
+
+def prepare_input(image: np.ndarray, meta: "ModelMeta") -> tuple[np.ndarray, np.ndarray]:
+    """The blob and warp matrix ``meta``'s model takes for ``image``: keep-ratio + padding when the model was
+    trained so (``keep_ratio_scale``), else the stretch to ``input_hw``."""
+    if meta.keep_ratio_scale:
+        return preprocess_keep_ratio(image, meta.keep_ratio_scale, meta.mean, meta.std)
+    return preprocess(image, meta.input_hw, meta.mean, meta.std)

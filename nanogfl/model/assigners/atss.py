@@ -55,9 +55,11 @@ class ATSSAssigner:
 
     @torch.no_grad()
     def assign_batch(self, cls_logits: torch.Tensor, priors: torch.Tensor, pred_boxes: torch.Tensor,
-                     gt_boxes: torch.Tensor, gt_labels: torch.Tensor, gt_valid: torch.Tensor) -> Assignment:
+                     gt_boxes: torch.Tensor, gt_labels: torch.Tensor, gt_valid: torch.Tensor,
+                     prior_valid: torch.Tensor | None = None) -> Assignment:
         """cls_logits [B, N, C] (unused), priors [N, 3] rows (x, y, stride) with the levels concatenated,
-        pred_boxes [B, N, 4]; padded GTs from ``pad_targets``."""
+        pred_boxes [B, N, 4]; padded GTs from ``pad_targets``. ``prior_valid`` [B, N] (padded batches): only
+        those priors are candidates, as mmdetection assigns among the anchors inside the image."""
         batch, num_priors = pred_boxes.shape[:2]
         num_gts = gt_boxes.shape[1]
         device = pred_boxes.device
@@ -78,8 +80,13 @@ class ATSSAssigner:
         overlaps = pairwise_iou(cells, gt_boxes.reshape(-1, 4)).reshape(num_priors, batch, num_gts).transpose(0, 1)
 
         sizes = level_sizes(priors[:, 2])
-        candidate = nearest_candidates(distances, sizes, self.topk)
-        count = sum(min(self.topk, n) for n in sizes)  # candidates per GT, the same for every GT
+        if prior_valid is None:
+            candidate = nearest_candidates(distances, sizes, self.topk)
+            count = sum(min(self.topk, n) for n in sizes)  # candidates per GT, the same for every GT
+        else:
+            distances = distances.masked_fill(~prior_valid[..., None], float("inf"))
+            candidate = nearest_candidates(distances, sizes, self.topk) & prior_valid[..., None]
+            count = candidate.sum(dim=1, keepdim=True).clamp(min=1)  # [B, 1, G]: fewer on a level mostly padding
         candidate_overlaps = torch.where(candidate, overlaps, 0.0)
         mean = candidate_overlaps.sum(dim=1, keepdim=True) / count
         spread = torch.where(candidate, overlaps - mean, 0.0).square().sum(dim=1, keepdim=True)
