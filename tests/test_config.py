@@ -48,7 +48,7 @@ def test_overrides_and_errors(tmp_path):
     ("model.assign_guidance=aux2", "model.assign_guidance: 'aux2' is not one of auto, aux, main"),
     ("data.train.format=csv", "data.train.format: 'csv' is not one of coco, voc, yolo"),
     ("model.backbone.width=0.7", "model.backbone.width: 0.7 is not one of 0.5, 1.0, 1.5, 2.0"),
-    ("model.neck.name=fpn", "model.neck.name: 'fpn' is not one of ghost_pan"),
+    ("model.neck.name=bifpn", "model.neck.name: 'bifpn' is not one of ghost_pan, pan, fpn"),
 ])
 def test_closed_values_are_one_line_errors(override, words, capsys):
     with pytest.raises(ConfigError) as error:
