@@ -136,4 +136,5 @@ def model_meta(cfg: Config, class_names: list[str], input_hw: tuple[int, int] | 
                      strides=tuple(cfg.model.head.strides), reg_max=cfg.model.head.reg_max,
                      mean=tuple(cfg.data.mean), std=tuple(cfg.data.std), arch=cfg.model.arch,
                      prior_offset=cfg.model.head.prior_offset,
-                     keep_ratio_scale=[] if input_hw else list(cfg.model.keep_ratio_scale))
+                     keep_ratio_scale=[] if input_hw else list(cfg.model.keep_ratio_scale),
+                     pre_nms_top_k=cfg.eval.pre_nms_top_k)

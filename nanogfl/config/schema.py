@@ -198,6 +198,7 @@ class EvalConfig:
     score_threshold: float = EVAL_SCORE_THRESHOLD  # candidates (box, class) above this score
     iou_threshold: float = EVAL_IOU_THRESHOLD  # class-aware NMS
     max_detections: int = EVAL_MAX_DETECTIONS  # kept per image
+    pre_nms_top_k: int = 0  # per pyramid level, the best (prior, class) pairs kept before NMS (0: all; GFL: 1000)
 
 
 @dataclass

@@ -40,6 +40,7 @@ class ModelMeta:
     # its short side is at most ``short`` and its long side at most ``long``, then padded (bottom / right, zeros
     # after normalisation) to a multiple of 32; the input size then differs per image. []: stretch to input_hw.
     keep_ratio_scale: list[int] = field(default_factory=list)
+    pre_nms_top_k: int = 0  # per pyramid level, the best (prior, class) pairs kept before NMS; 0: all
     arch: str = "nanodet-plus-m"
     layout_version: int = LAYOUT_VERSION
     extra: dict = field(default_factory=dict)

@@ -7,7 +7,7 @@ from typing import Sequence
 import numpy as np
 
 from ..contract import DEPLOY_SCORE_THRESHOLD, EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS
-from .decode import decode_output, make_priors
+from .decode import decode_output, feature_sizes, make_priors
 from .metadata import ModelMeta
 from .nms import multiclass_nms
 
@@ -62,6 +62,25 @@ def warp_boxes(boxes: np.ndarray, matrix: np.ndarray, width: int, height: int) -
     return warped.astype(np.float32)
 
 
+def top_k_per_level(scores: np.ndarray, rows: np.ndarray, level_starts: np.ndarray, k: int,
+                    score_threshold: float) -> np.ndarray:
+    """``scores`` [R, C] of the prior rows ``rows`` with every (prior, class) pair outside the ``k`` best above
+    ``score_threshold`` of its pyramid level set to 0 (mmdetection's ``nms_pre`` before NMS)."""
+    level = np.searchsorted(level_starts, rows, side="right") - 1
+    kept = np.zeros_like(scores)
+    for index in np.unique(level):
+        selected = np.flatnonzero(level == index)
+        block = scores[selected]
+        flat = np.where(block > score_threshold, block, -np.inf).ravel()
+        if np.count_nonzero(flat > -np.inf) <= k:
+            kept[selected] = block
+            continue
+        best = np.argpartition(-flat, k - 1)[:k]
+        r, c = np.unravel_index(best, block.shape)
+        kept[selected[r], c] = block[r, c]
+    return kept
+
+
 def postprocess(output: np.ndarray, meta: ModelMeta, matrix: np.ndarray, image_hw: tuple[int, int],
                 score_threshold: float = DEPLOY_SCORE_THRESHOLD, iou_threshold: float = EVAL_IOU_THRESHOLD,
                 max_detections: int = EVAL_MAX_DETECTIONS, input_hw: tuple[int, ...] | None = None) -> Detections:
@@ -82,6 +101,9 @@ def postprocess(output: np.ndarray, meta: ModelMeta, matrix: np.ndarray, image_h
     if rows.size == 0:
         return Detections.empty()
     boxes, scores = decode_output(output[rows], num_classes, meta.reg_max, priors[rows], input_hw)
+    if meta.pre_nms_top_k > 0:
+        sizes = [h * w for h, w in feature_sizes(input_hw, meta.strides)]
+        scores = top_k_per_level(scores, rows, np.cumsum([0, *sizes[:-1]]), meta.pre_nms_top_k, score_threshold)
     boxes, scores, labels = multiclass_nms(boxes, scores, score_threshold, iou_threshold, max_detections)
     boxes = warp_boxes(boxes, np.linalg.inv(matrix), image_hw[1], image_hw[0])
     return Detections(boxes, scores, labels)

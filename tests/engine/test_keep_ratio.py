@@ -82,3 +82,11 @@ def test_trains_and_evaluates_keep_ratio(tmp_path, coco_train):
     detector = Detector(backend, score_threshold=0.0)
     detections = detector(np.zeros((120, 200, 3), np.uint8))  # 58x96 -> a 64x96 input, decoded at that size
     assert len(detections) > 0 and detections.boxes[:, 2].max() <= 200
+
+
+def test_top_k_per_level_keeps_each_levels_best_pairs():
+    from nanogfl.runtime.postprocess import top_k_per_level
+
+    scores = np.array([[0.9, 0.2], [0.8, 0.7], [0.3, 0.6], [0.5, 0.1]])  # rows 0-2: level 0, row 3: level 1
+    kept = top_k_per_level(scores, np.array([0, 1, 2, 5]), np.array([0, 4]), k=2, score_threshold=0.25)
+    assert kept.tolist() == [[0.9, 0.0], [0.8, 0.0], [0.0, 0.0], [0.5, 0.1]]  # below the threshold: NMS drops it
