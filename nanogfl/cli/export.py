@@ -21,6 +21,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                            "when they are here, else a synthetic frame)")
     p.add_argument("--no-verify", action="store_true", help="skip the PyTorch/ONNX/ncnn parity check")
     p.add_argument("--name", help="file name stem (default: ARCH_HxW, ARCH-gflv2_HxW with DGQP)")
+    p.add_argument("--dynamic", action="store_true",
+                   help="ONNX with a free input size, for keep-ratio models (the server-size GFL): each image is "
+                        "resized keep-ratio and padded to a multiple of 32, as in training (ONNX only)")
     p.add_argument("--ann", help="COCO json: with --int8, print AP before/after quantisation")
     p.add_argument("--images", help="image folder of --ann")
     add_threads(p)
@@ -35,10 +38,12 @@ def run(args: argparse.Namespace) -> int:
 
     if args.threads > 0:
         torch.set_num_threads(args.threads)
-    options = ExportOptions(formats=tuple(dict.fromkeys(args.format)), input_hw=input_size(args.size),
+    formats = ["onnx"] if args.dynamic and args.format == list(EXPORT_FORMATS) else args.format
+    options = ExportOptions(formats=tuple(dict.fromkeys(formats)), input_hw=input_size(args.size),
                             fp16=not args.fp32, name=args.name, verify=not args.no_verify,
                             verify_images=args.verify_images, int8=args.int8, calib=args.calib,
-                            calib_count=args.calib_count, ann=args.ann, images=args.images, threads=args.threads)
+                            calib_count=args.calib_count, ann=args.ann, images=args.images, threads=args.threads,
+                            dynamic=args.dynamic)
     result = export_checkpoint(args.model, args.out, options)
     print("wrote " + ", ".join(str(f) for f in result.files))
     return 0

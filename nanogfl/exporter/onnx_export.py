@@ -13,8 +13,9 @@ from .common import ExportError, require_module
 OPSET = 13  # 11 is the floor for the graph; 13 lets ONNX Runtime quantise per channel (int8)
 
 
-def export_onnx(deploy: DeployModel, input_hw: tuple[int, int], path: str | Path) -> Path:
-    """Trace ``deploy`` at ``input_hw`` with the legacy (TorchScript) exporter, then simplify with onnxsim."""
+def export_onnx(deploy: DeployModel, input_hw: tuple[int, int], path: str | Path, dynamic: bool = False) -> Path:
+    """Trace ``deploy`` at ``input_hw`` with the legacy (TorchScript) exporter, then simplify with onnxsim.
+    ``dynamic``: the input's height and width (and so the number of priors) stay free."""
     onnx = require_module("onnx", "ONNX export")
     onnxsim = require_module("onnxsim", "ONNX export (graph simplification)")
     path = Path(path)
@@ -23,7 +24,9 @@ def export_onnx(deploy: DeployModel, input_hw: tuple[int, int], path: str | Path
     with warnings.catch_warnings(), torch.no_grad():
         warnings.simplefilter("ignore")  # the legacy exporter announces its own deprecation and tracer notes
         torch.onnx.export(deploy, (dummy,), str(raw_path), dynamo=False, opset_version=OPSET,
-                          input_names=[INPUT_BLOB], output_names=[OUTPUT_BLOB], do_constant_folding=True)
+                          input_names=[INPUT_BLOB], output_names=[OUTPUT_BLOB], do_constant_folding=True,
+                          dynamic_axes={INPUT_BLOB: {2: "height", 3: "width"}, OUTPUT_BLOB: {1: "priors"}}
+                          if dynamic else None)
     try:
         simplified, ok = onnxsim.simplify(onnx.load(str(raw_path)))
     finally:

@@ -38,6 +38,7 @@ class ExportOptions:
     ann: str | None = None  # COCO json + image folder: AP before/after int8
     images: str | None = None
     threads: int = 0  # for the parity check and the int8 latency numbers (0: library default)
+    dynamic: bool = False  # ONNX with any input size: a keep-ratio model takes each image at its own size
 
 
 @dataclass
@@ -71,6 +72,8 @@ def _check_options(options: ExportOptions) -> None:
         if not options.calib:
             raise UserError("--int8 needs --calib DIR, a folder of images like the ones the model will see")
         list_images(options.calib)
+    if options.dynamic and (options.formats != ("onnx",) or options.int8 or options.input_hw):
+        raise UserError("--dynamic exports ONNX only (pnnx fixes ncnn's input size), without --int8 or --size")
     if bool(options.ann) != bool(options.images):
         raise UserError("--ann and --images go together (COCO json and its image folder)")
 
@@ -92,8 +95,11 @@ def export_checkpoint(weights: str | Path, out_dir: str | Path, options: ExportO
     model, cfg, class_names = load_model(weights)
     input_hw = check_input_size(options.input_hw or cfg.input_hw, "--size")
     variant = cfg.model.arch + ("-gflv2" if cfg.model.head.quality == "dgqp" else "")
-    name = options.name or f"{variant}_{input_hw[0]}x{input_hw[1]}"
-    meta = model_meta(cfg, class_names, input_hw)
+    if options.dynamic and not cfg.model.keep_ratio_scale:
+        raise UserError(f"{weights}: --dynamic is for keep-ratio models (model.keep_ratio_scale); this one takes "
+                        f"{input_hw[0]}x{input_hw[1]}")
+    name = options.name or f"{variant}_{'dynamic' if options.dynamic else f'{input_hw[0]}x{input_hw[1]}'}"
+    meta = model_meta(cfg, class_names, None if options.dynamic else input_hw)  # dynamic: keep-ratio inputs
     # The parity check opens the ncnn file through the metadata, so it verifies this precision, and the runtime
     # uses it unless told otherwise. fp32: on x86, where exports are made, ncnn has no fp16 arithmetic to verify.
     meta.ncnn_precision = "fp32"
@@ -124,7 +130,7 @@ def _export_staged(model: GFLDetector, meta: ModelMeta, name: str, staging: Path
         from .onnx_export import export_onnx
 
         started = time.perf_counter()
-        onnx_path = export_onnx(deploy, input_hw, staging / f"{name}.onnx")
+        onnx_path = export_onnx(deploy, input_hw, staging / f"{name}.onnx", dynamic=options.dynamic)
         log(f"onnx: {onnx_path.name} ({time.perf_counter() - started:.1f} s)")
         checks.append(("onnxruntime", onnx_path, FP32_TOLERANCE))
     if "ncnn" in options.formats:
@@ -143,7 +149,8 @@ def _export_staged(model: GFLDetector, meta: ModelMeta, name: str, staging: Path
     images = None
     if options.verify:
         images, where = load_verify_images(options.verify_images, val_images)
-        log(f"verify on {where} at {input_hw[0]}x{input_hw[1]}: max |diff| vs PyTorch (probs / box logits)"
+        at = "each image's keep-ratio size" if meta.keep_ratio_scale else f"{input_hw[0]}x{input_hw[1]}"
+        log(f"verify on {where} at {at}: max |diff| vs PyTorch (probs / box logits)"
             + (f"; ncnn in {meta.ncnn_precision} arithmetic (the metadata's ncnn_precision)"
                if "ncnn" in options.formats else ""))
         result.parity = _check(reference, checks, images, options.threads, log)

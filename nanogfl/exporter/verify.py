@@ -12,7 +12,7 @@ from ..errors import UserError
 from ..image_io import list_images, load_image
 from ..model.deploy import DeployModel
 from ..runtime.backends import open_model
-from ..runtime.preprocess import preprocess
+from ..runtime.preprocess import prepare_input
 
 DEFAULT_IMAGE_COUNT = 4
 
@@ -104,7 +104,7 @@ def verify_exports(reference: DeployModel, models: list[tuple[str, Path, Toleran
     meta = backends[0].meta
     worst = np.zeros((len(backends), 2))
     for image in images:
-        blob, _ = preprocess(image, meta.input_hw, meta.mean, meta.std)
+        blob, _ = prepare_input(image, meta)  # a keep-ratio model: each image at its own size
         with torch.no_grad():
             expected = reference(torch.from_numpy(blob))[0].numpy()
         for i, backend in enumerate(backends):
