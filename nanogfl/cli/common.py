@@ -98,13 +98,22 @@ def require_torch_for(command: str, extra: str) -> None:
 
 
 def open_model_file(path: str | Path, threads: int = 0, backend: str | None = None,
-                    input_hw: tuple[int, int] | None = None, precision: str = "auto") -> Backend:
-    """Any model file as a Backend: ONNX / ncnn through the torch-free runtime, a .pt checkpoint through PyTorch."""
+                    input_hw: tuple[int, int] | None = None, precision: str = "auto", device: str = "cpu") -> Backend:
+    """Any model file as a Backend: ONNX / ncnn through the torch-free runtime, a .pt checkpoint through PyTorch
+    (on ``device``; fp16 on CUDA)."""
     resolved, kind = resolve_model_path(path, backend)
     if kind != "torch":
+        if device != "cpu":
+            raise UserError(f"{resolved}: --device {device} runs checkpoints (.pt); {kind} models run on the CPU")
         return open_model(resolved, threads=threads, input_hw=input_hw, precision=precision)
-    resolve_precision(resolved, kind, precision)  # fp16 is refused
+    half = resolve_precision(resolved, kind, precision) == "fp16"
     require_torch(resolved)
     from ..engine.torch_backend import TorchBackend
 
-    return TorchBackend(resolved, threads, input_hw)
+    return TorchBackend(resolved, threads, input_hw, device, half)
+
+
+def add_device(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--device", default="cpu",
+                        help="where a checkpoint (.pt) runs: cpu, cuda or cuda:N (default: %(default)s; with cuda, "
+                             "--precision fp16 runs it in half precision)")

@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from ..contract import DEPLOY_SCORE_THRESHOLD
-from .common import add_json, add_model, add_precision, add_size, add_threads, add_track
+from .common import add_device, add_json, add_model, add_precision, add_size, add_threads, add_track
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +20,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_size(p)
     add_threads(p)
     add_precision(p)
+    add_device(p)
     p.set_defaults(run=run)
 
 
@@ -31,7 +32,7 @@ def run(args: argparse.Namespace) -> int:
     check_source(args.source)  # a typo fails before the model loads
     tracking = tracker_settings(args.track, args.score)
     backend = open_model_file(args.model, threads=args.threads, input_hw=input_size(args.size),
-                              precision=args.precision)
+                              precision=args.precision, device=args.device)
     detector = Detector(backend, score_threshold=tracking.low_score if tracking else args.score)
     out = Path(args.out) if args.out else None
     if args.json in (None, "-"):

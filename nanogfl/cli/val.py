@@ -5,7 +5,7 @@ import argparse
 from pathlib import Path
 
 from ..contract import DATASET_FORMATS
-from .common import add_json, add_model, add_precision, add_size, add_threads
+from .common import add_device, add_json, add_model, add_precision, add_size, add_threads
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -21,6 +21,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_json(p, "AP, AP50, AP75, APs, APm, APl and per-class AP")
     add_threads(p)
     add_precision(p)
+    add_device(p)
+    p.add_argument("--batch", type=int, default=1,
+                   help="images per forward pass for a checkpoint (.pt), padded to the largest (default: %(default)s; "
+                        "e.g. 16 on a GPU)")
     p.set_defaults(run=run)
 
 
@@ -54,14 +58,23 @@ def run(args: argparse.Namespace) -> int:
         dataset, class_names = (args.format, args.ann, args.images), None
     if dataset is None:
         raise UserError("no evaluation data: pass --ann FILE --images DIR")
+    if args.batch < 1:
+        raise UserError(f"--batch must be at least 1, got {args.batch}")
     backend = open_model_file(model, threads=args.threads, input_hw=input_size(args.size),
-                              precision=args.precision)
-    print(f"evaluating {model} at {backend.meta.input_hw[0]}x{backend.meta.input_hw[1]} ({backend.name} "
-          f"{backend.precision}) on {dataset[1]}")
-    metrics = evaluate_coco(backend, dataset[1], dataset[2], dataset_format=dataset[0],
-                            score_threshold=settings.score_threshold, iou_threshold=settings.iou_threshold,
-                            max_detections=settings.max_detections, verbose=True, progress=True,
-                            with_curves=bool(args.out), class_names=class_names)
+                              precision=args.precision, device=args.device)
+    size = ("keep-ratio " + "x".join(map(str, backend.meta.keep_ratio_scale)) if backend.meta.keep_ratio_scale
+            else f"{backend.meta.input_hw[0]}x{backend.meta.input_hw[1]}")
+    print(f"evaluating {model} at {size} ({backend.name} {backend.precision}"
+          f"{f' on {args.device}' if args.device != 'cpu' else ''}) on {dataset[1]}")
+    if args.batch > 1 and backend.name == "torch":
+        from ..engine.evaluate import evaluate_backend_batched
+        metrics = evaluate_backend_batched(backend, dataset, class_names, settings, args.batch, bool(args.out))
+        print("  ".join(f"{key} {metrics[key]:.4f}" for key in ("AP", "AP50", "AP75", "APs", "APm", "APl")))
+    else:
+        metrics = evaluate_coco(backend, dataset[1], dataset[2], dataset_format=dataset[0],
+                                score_threshold=settings.score_threshold, iou_threshold=settings.iou_threshold,
+                                max_detections=settings.max_detections, verbose=True, progress=True,
+                                with_curves=bool(args.out), class_names=class_names)
     if args.out:
         from ..plots import save_evaluation_plots
         written = save_evaluation_plots(metrics, backend.meta.class_names, args.out)

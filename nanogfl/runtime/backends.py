@@ -215,12 +215,15 @@ def resolve_model_path(path: str | Path, backend: str | None = None) -> tuple[Pa
 
 def resolve_precision(path: Path, kind: str, precision: str | None, meta: ModelMeta | None = None) -> str:
     """The arithmetic a model of backend ``kind`` runs in: ``precision`` (None or "auto": the metadata's). Only
-    ncnn has a choice; asking ONNX Runtime or PyTorch for fp16 is refused."""
+    ncnn (and a checkpoint on CUDA) has a choice; asking ONNX Runtime for fp16 is refused."""
     if precision not in (None, *PRECISION_CHOICES):
         raise UserError(f"unknown precision {precision!r}; choose from {', '.join(PRECISION_CHOICES)}")
+    if kind == "torch":  # fp16 on CUDA, checked by the torch backend
+        return "fp16" if precision == "fp16" else "fp32"
     if kind != "ncnn":
         if precision == "fp16":
-            raise UserError(f"{path}: --precision fp16 applies to ncnn models; {kind} runs in fp32 on the CPU")
+            raise UserError(f"{path}: --precision fp16 applies to ncnn models (and checkpoints on CUDA); {kind} runs "
+                            f"in fp32 on the CPU")
         return "fp32"
     chosen = precision if precision not in (None, "auto") else meta.ncnn_precision if meta else "fp32"
     if chosen not in NCNN_PRECISIONS:
