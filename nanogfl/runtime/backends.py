@@ -94,6 +94,12 @@ class Backend:
         """The named output blobs of the bare network for ``blob``."""
         raise NotImplementedError
 
+    def raw_outputs(self, blob: np.ndarray) -> list[np.ndarray]:
+        """Every output blob the metadata names (``split_outputs``, else the one output), as the model file
+        computes them: what another family's decoder (``runtime/peers``) takes."""
+        self.check_input(blob)
+        return self.extract(np.ascontiguousarray(blob, dtype=np.float32), self.meta.split_outputs or [self.output_name])
+
     def run(self, blob: np.ndarray) -> np.ndarray:
         """The bare network: blob -> output [N, D] exactly as the model file computes it (split outputs joined)."""
         if not self.meta.split_outputs:
@@ -101,6 +107,9 @@ class Backend:
         return join_split_outputs(self.extract(blob, self.meta.split_outputs), self.meta)
 
     def forward(self, blob: np.ndarray) -> np.ndarray:
+        if self.meta.layout != "gfl":
+            raise UserError(f"{self.path.name}: a {self.meta.layout} model has no GFL output; decode its raw_outputs "
+                            f"(runtime/peers, as Detector does)")
         self.check_input(blob)
         output = self.run(np.ascontiguousarray(blob, dtype=np.float32))
         if output.ndim == 3 and output.shape[0] == 1:
