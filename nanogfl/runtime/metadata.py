@@ -51,6 +51,7 @@ class ModelMeta:
     resize_mode: str = "stretch"  # contract.RESIZE_MODES
     pad_value: float = 0.0  # letterbox fill, in input pixels (0-255) before normalisation
     anchors: list[list[list[float]]] = field(default_factory=list)  # anchor layouts: [level][anchor] = [w, h]
+    best_class_only: bool = False  # peers: keep each box's best class only (YOLO-FastestV2's own postprocess)
     pre_nms_top_k: int = 0  # per pyramid level, the best (prior, class) pairs kept before NMS; 0: all
     arch: str = "nanodet-plus-m"
     layout_version: int = LAYOUT_VERSION

@@ -25,7 +25,8 @@ def yolo_fastestv2_meta() -> ModelMeta:
     """YOLO-FastestV2: BGR / 255, plain resize to 352, anchor grids at strides 16 and 32."""
     return ModelMeta(class_names=list(COCO_CLASSES), input_hw=(352, 352), strides=(16, 32), mean=(0.0, 0.0, 0.0),
                      std=(255.0, 255.0, 255.0), input_name="input.1", split_outputs=["794", "796"],
-                     layout="yolo_fastestv2", anchors=YOLO_FASTESTV2_ANCHORS, arch="yolo-fastestv2")
+                     layout="yolo_fastestv2", anchors=YOLO_FASTESTV2_ANCHORS, best_class_only=True,
+                     arch="yolo-fastestv2")
 
 
 def picodet_meta() -> ModelMeta:
