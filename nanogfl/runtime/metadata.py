@@ -5,8 +5,16 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..contract import (BGR_MEAN, BGR_STD, COLOR_ORDERS, INPUT_BLOB, NANODET_PLUS_STRIDES, OUTPUT_BLOB,
-                        OUTPUT_LAYOUTS, RESIZE_MODES)
+from ..contract import (
+    BGR_MEAN,
+    BGR_STD,
+    COLOR_ORDERS,
+    INPUT_BLOB,
+    NANODET_PLUS_STRIDES,
+    OUTPUT_BLOB,
+    OUTPUT_LAYOUTS,
+    RESIZE_MODES,
+)
 from ..fileio import atomic_write_text
 
 LAYOUT_VERSION = 1

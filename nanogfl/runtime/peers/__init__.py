@@ -30,8 +30,8 @@ def decode_peer(outputs: list[np.ndarray], meta: ModelMeta,
 def postprocess_peer(outputs: list[np.ndarray], meta: ModelMeta, matrix: np.ndarray, image_hw: tuple[int, int],
                      score_threshold: float, iou_threshold: float, max_detections: int,
                      input_hw: tuple[int, int]) -> Detections:
-    """Decode (``meta.best_class_only``: each box keeps its best class), multi-label class-aware NMS, then map the boxes back through the preprocessing ``matrix``
-    (original -> input) and clip them to the original image."""
+    """Decode (``meta.best_class_only``: each box keeps its best class), multi-label class-aware NMS, then map the
+    boxes back through the preprocessing ``matrix`` (original -> input) and clip them to the original image."""
     boxes, scores = decode_peer(outputs, meta, input_hw)
     if meta.best_class_only and len(scores):
         best = scores.argmax(axis=1)
