@@ -126,6 +126,9 @@ def check_layout(data: dict, source: str) -> None:
                          f"({2 * len(strides)} names), got {outputs}")
     if layout == "picodet" and not outputs:
         raise ValueError(f"{source}: layout picodet needs split_outputs (a class and a box blob per stride)")
+    if layout == "yolo_fastestv2" and data.get("class_activation", "sigmoid") != "sigmoid":
+        raise ValueError(f"{source}: layout yolo_fastestv2 takes the graph's own activations (class_activation "
+                         f"sigmoid)")
     if layout == "yolo_fastestv2":
         if len(outputs) != len(strides):
             raise ValueError(f"{source}: layout yolo_fastestv2 needs split_outputs with one blob per stride "
