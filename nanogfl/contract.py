@@ -52,6 +52,18 @@ EXPORT_FORMATS: tuple[str, ...] = get_args(ExportFormat)
 ClassActivation = Literal["sigmoid", "none"]
 CLASS_ACTIVATIONS: tuple[str, ...] = get_args(ClassActivation)
 
+# How a model's outputs are laid out (runtime/peers/ decodes the other detector families, so val and benchmark run
+# them next to ours): "gfl" ours and NanoDet's, one [N, C + 4 * (reg_max + 1)] output (or class/box pairs per
+# stride); "yolox" [N, 5 + C]; "yolo_fastestv2" one anchor grid per stride; "picodet" class/box pairs per stride.
+OutputLayout = Literal["gfl", "yolox", "yolo_fastestv2", "picodet"]
+OUTPUT_LAYOUTS: tuple[str, ...] = get_args(OutputLayout)
+# Channel order of the network input ("bgr": OpenCV's, ours) and how an image is brought to the input size
+# ("stretch": plain resize, ours; "letterbox": keep the aspect ratio, paste at the top-left, pad the rest).
+ColorOrder = Literal["bgr", "rgb"]
+COLOR_ORDERS: tuple[str, ...] = get_args(ColorOrder)
+ResizeMode = Literal["stretch", "letterbox"]
+RESIZE_MODES: tuple[str, ...] = get_args(ResizeMode)
+
 # The arithmetic ncnn runs a model in. "fp32": ncnn's fp16 packed/storage/arithmetic (and bf16) options off, fp32
 # throughout; "fp16": ncnn's defaults, which store and compute in fp16 where the CPU has ARMv8.2 half-precision
 # arithmetic (Raspberry Pi 5's Cortex-A76; not the Pi 4's A72, not x86). The metadata records the precision an

@@ -21,7 +21,7 @@ from ..image_io import load_image
 from ..runtime.backends import Backend
 from ..runtime.detector import Detector
 from ..runtime.ncnn_support import ncnn_has_fp16
-from ..runtime.preprocess import preprocess
+from ..runtime.preprocess import prepare_input
 
 STAGES = ("preprocess_ms", "inference_ms", "postprocess_ms", "total_ms", "bare_forward_ms")
 
@@ -61,9 +61,10 @@ class Run:
 
     def frame(self, image: np.ndarray, record: bool = True) -> None:
         detections = self.detector(image)
-        blob, _ = preprocess(image, self.backend.meta.input_hw, self.backend.meta.mean, self.backend.meta.std)
+        blob, _ = prepare_input(image, self.backend.meta)
+        bare_forward = self.backend.run if self.backend.meta.layout == "gfl" else self.backend.raw_outputs
         start = time.perf_counter()
-        self.backend.run(blob)
+        bare_forward(blob)
         bare_ms = (time.perf_counter() - start) * 1e3
         if record:
             timing = self.detector.last_timing.as_dict()

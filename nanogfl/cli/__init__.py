@@ -8,10 +8,10 @@ import sys
 import warnings
 
 from ..errors import UserError
-from . import benchmark, data_check, demo, export, import_model, info, predict, train, val
+from . import benchmark, data_check, demo, export, import_model, info, peer_meta, predict, train, val
 from .common import require_torch_for
 
-SUBCOMMANDS = (train, data_check, val, predict, demo, benchmark, export, import_model, info)
+SUBCOMMANDS = (train, data_check, val, predict, demo, benchmark, export, import_model, info, peer_meta)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,8 @@ from .common import add_json, add_precision
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("benchmark", help="latency (and optional COCO AP) per model, backend, threads, size")
     p.add_argument("--model", "--weights", dest="model", nargs="+", required=True, metavar="MODEL",
-                   help="one or more .onnx / .param / .pt models")
+                   help="one or more .onnx / .param / .pt models (other families' too, with the json of "
+                        "`nanogfl peer-meta` beside them)")
     p.add_argument("--backend", nargs="+", choices=tuple(BACKEND_SUFFIXES),
                    help="backends to try (default: the one each model file implies)")
     p.add_argument("--threads", nargs="+", type=int, default=[1])

@@ -10,7 +10,8 @@ from .common import add_device, add_json, add_model, add_precision, add_size, ad
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("val", help="COCO evaluation of a checkpoint or an exported model")
-    add_model(p, "checkpoint (.pt), ONNX (.onnx) or ncnn (.param)")
+    add_model(p, "checkpoint (.pt), ONNX (.onnx) or ncnn (.param); another family's model (YOLOX, "
+                 "YOLO-FastestV2, PicoDet) with the json of `nanogfl peer-meta` beside it")
     p.add_argument("--ann", help="annotations: COCO json, VOC xml folder (or ImageSets list), YOLO txt folder "
                                  "(default: the val set of --config, else of the checkpoint's config)")
     p.add_argument("--images", help="image folder of --ann")

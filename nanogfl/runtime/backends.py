@@ -8,6 +8,7 @@ outside the core.
 from __future__ import annotations
 
 import dataclasses
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -16,6 +17,7 @@ from ..contract import CLASS_ACTIVATIONS, NCNN_PRECISIONS, SIZE_MULTIPLE, check_
 from ..errors import UserError
 from .metadata import ModelMeta, metadata_path
 from .ncnn_support import NCNN_PRECISION_OPTIONS, check_ncnn_size
+from .official_meta import infer_official_meta
 
 SUFFIX_BACKENDS = {".onnx": "onnxruntime", ".param": "ncnn", ".pt": "torch", ".pth": "torch"}
 BACKEND_SUFFIXES = {"onnxruntime": ".onnx", "ncnn": ".param", "torch": ".pt"}
@@ -94,6 +96,12 @@ class Backend:
         """The named output blobs of the bare network for ``blob``."""
         raise NotImplementedError
 
+    def raw_outputs(self, blob: np.ndarray) -> list[np.ndarray]:
+        """Every output blob the metadata names (``split_outputs``, else the one output), as the model file
+        computes them: what another family's decoder (``runtime/peers``) takes."""
+        self.check_input(blob)
+        return self.extract(np.ascontiguousarray(blob, dtype=np.float32), self.meta.split_outputs or [self.output_name])
+
     def run(self, blob: np.ndarray) -> np.ndarray:
         """The bare network: blob -> output [N, D] exactly as the model file computes it (split outputs joined)."""
         if not self.meta.split_outputs:
@@ -101,6 +109,9 @@ class Backend:
         return join_split_outputs(self.extract(blob, self.meta.split_outputs), self.meta)
 
     def forward(self, blob: np.ndarray) -> np.ndarray:
+        if self.meta.layout != "gfl":
+            raise UserError(f"{self.path.name}: a {self.meta.layout} model has no GFL output; decode its raw_outputs "
+                            f"(runtime/peers, as Detector does)")
         self.check_input(blob)
         output = self.run(np.ascontiguousarray(blob, dtype=np.float32))
         if output.ndim == 3 and output.shape[0] == 1:
@@ -234,9 +245,18 @@ def resolve_precision(path: Path, kind: str, precision: str | None, meta: ModelM
 
 def load_meta(path: Path) -> ModelMeta:
     meta_file = metadata_path(path)
+    not_official = ""
+    if not meta_file.is_file() and path.suffix == ".param":
+        meta, what = infer_official_meta(path)
+        if meta is not None:
+            warnings.warn(f"{path.name}: no {meta_file.name} beside it; inferred the metadata of an {what} "
+                          f"(write {meta_file.name} to override)", stacklevel=2)
+            return meta
+        not_official = f" (not an official NanoDet-Plus file whose metadata can be inferred: {what})"
     if not meta_file.is_file():
-        raise UserError(f"{path}: no metadata file {meta_file} beside the model (class names, input size, ...); "
-                        f"models exported by `nanogfl export` have one, for others write it (see ModelMeta)")
+        raise UserError(f"{path}: no metadata file {meta_file} beside the model (class names, input size, ...)"
+                        f"{not_official}; models exported by `nanogfl export` have one; `nanogfl peer-meta` writes "
+                        f"one for YOLOX, YOLO-FastestV2 and PicoDet models; for others write it (see ModelMeta)")
     try:
         return ModelMeta.load(meta_file)
     except (ValueError, TypeError) as e:

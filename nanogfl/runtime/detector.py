@@ -9,6 +9,7 @@ import numpy as np
 from ..contract import DEPLOY_SCORE_THRESHOLD, EVAL_IOU_THRESHOLD, EVAL_MAX_DETECTIONS
 from .backends import Backend
 from .metadata import ModelMeta
+from .peers import postprocess_peer
 from .postprocess import Detections, postprocess
 from .preprocess import prepare_input
 
@@ -56,10 +57,16 @@ class Detector:
         start = time.perf_counter()
         blob, matrix = prepare_input(image_bgr, meta)
         preprocessed = time.perf_counter()
-        output = self.backend.forward(blob)
-        inferred = time.perf_counter()
-        detections = postprocess(output, meta, matrix, image_bgr.shape[:2], self.score_threshold,
-                                 self.iou_threshold, self.max_detections, input_hw=blob.shape[2:])
+        if meta.layout == "gfl":
+            output = self.backend.forward(blob)
+            inferred = time.perf_counter()
+            detections = postprocess(output, meta, matrix, image_bgr.shape[:2], self.score_threshold,
+                                     self.iou_threshold, self.max_detections, input_hw=blob.shape[2:])
+        else:  # another family's model (runtime/peers)
+            outputs = self.backend.raw_outputs(blob)
+            inferred = time.perf_counter()
+            detections = postprocess_peer(outputs, meta, matrix, image_bgr.shape[:2], self.score_threshold,
+                                          self.iou_threshold, self.max_detections, blob.shape[2:])
         done = time.perf_counter()
         self.last_timing = StageTiming((preprocessed - start) * 1e3, (inferred - preprocessed) * 1e3,
                                        (done - inferred) * 1e3)

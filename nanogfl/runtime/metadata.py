@@ -5,7 +5,16 @@ import json
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
-from ..contract import BGR_MEAN, BGR_STD, INPUT_BLOB, NANODET_PLUS_STRIDES, OUTPUT_BLOB
+from ..contract import (
+    BGR_MEAN,
+    BGR_STD,
+    COLOR_ORDERS,
+    INPUT_BLOB,
+    NANODET_PLUS_STRIDES,
+    OUTPUT_BLOB,
+    OUTPUT_LAYOUTS,
+    RESIZE_MODES,
+)
 from ..fileio import atomic_write_text
 
 LAYOUT_VERSION = 1
@@ -20,6 +29,11 @@ class ModelMeta:
     [1, N, C + 4 * (reg_max + 1)]: per prior of ``strides``
     (levels in order, row-major), C class columns (probabilities, or logits when ``class_activation`` is
     "none") and 4 side-major groups of reg_max + 1 distance-bin logits.
+
+    Other detector families' exports (``layout`` other than "gfl", decoded by ``runtime/peers``) use the fields
+    below too: ``color_order`` and ``resize_mode`` / ``pad_value`` (letterbox: keep the aspect ratio, paste at the
+    top-left, fill the rest with ``pad_value`` in 0-255 pixels before normalisation), ``anchors`` ([level][anchor]
+    = [w, h] in input pixels) and ``split_outputs`` (the output blobs, per stride).
     """
     class_names: list[str]
     input_hw: tuple[int, int]  # (height, width)
@@ -40,6 +54,12 @@ class ModelMeta:
     # its short side is at most ``short`` and its long side at most ``long``, then padded (bottom / right, zeros
     # after normalisation) to a multiple of 32; the input size then differs per image. []: stretch to input_hw.
     keep_ratio_scale: list[int] = field(default_factory=list)
+    layout: str = "gfl"  # contract.OUTPUT_LAYOUTS
+    color_order: str = "bgr"  # contract.COLOR_ORDERS
+    resize_mode: str = "stretch"  # contract.RESIZE_MODES
+    pad_value: float = 0.0  # letterbox fill, in input pixels (0-255) before normalisation
+    anchors: list[list[list[float]]] = field(default_factory=list)  # anchor layouts: [level][anchor] = [w, h]
+    best_class_only: bool = False  # peers: keep each box's best class only (YOLO-FastestV2's own postprocess)
     pre_nms_top_k: int = 0  # per pyramid level, the best (prior, class) pairs kept before NMS; 0: all
     arch: str = "nanodet-plus-m"
     layout_version: int = LAYOUT_VERSION
@@ -76,9 +96,8 @@ class ModelMeta:
         data["keep_ratio_scale"] = [int(v) for v in data.get("keep_ratio_scale", [])]
         if data["keep_ratio_scale"] and len(data["keep_ratio_scale"]) != 2:
             raise ValueError(f"{source}: keep_ratio_scale must be [short, long], got {data['keep_ratio_scale']}")
-        if data["split_outputs"] and len(data["split_outputs"]) != 2 * len(data["strides"]):
-            raise ValueError(f"{source}: split_outputs must name a class and a box blob per stride "
-                             f"({2 * len(data['strides'])} names), got {data['split_outputs']}")
+        data["anchors"] = [[[float(v) for v in pair] for pair in level] for level in data.get("anchors", [])]
+        check_layout(data, source)
         return cls(**data)
 
     @classmethod
@@ -94,6 +113,29 @@ class ModelMeta:
 
     def save(self, path: str | Path) -> None:
         atomic_write_text(path, self.to_json())
+
+
+def check_layout(data: dict, source: str) -> None:
+    """One-line errors for layout fields that do not fit together (``data``: ModelMeta keys, parsed)."""
+    for key, choices in (("layout", OUTPUT_LAYOUTS), ("color_order", COLOR_ORDERS), ("resize_mode", RESIZE_MODES)):
+        if key in data and data[key] not in choices:
+            raise ValueError(f"{source}: {key} must be one of {', '.join(choices)}, got {data[key]!r}")
+    layout, strides, outputs = data.get("layout", "gfl"), data["strides"], data["split_outputs"]
+    if layout in ("gfl", "picodet") and outputs and len(outputs) != 2 * len(strides):
+        raise ValueError(f"{source}: split_outputs must name a class and a box blob per stride "
+                         f"({2 * len(strides)} names), got {outputs}")
+    if layout == "picodet" and not outputs:
+        raise ValueError(f"{source}: layout picodet needs split_outputs (a class and a box blob per stride)")
+    if layout == "yolo_fastestv2" and data.get("class_activation", "sigmoid") != "sigmoid":
+        raise ValueError(f"{source}: layout yolo_fastestv2 takes the graph's own activations (class_activation "
+                         f"sigmoid)")
+    if layout == "yolo_fastestv2":
+        if len(outputs) != len(strides):
+            raise ValueError(f"{source}: layout yolo_fastestv2 needs split_outputs with one blob per stride "
+                             f"({len(strides)} names), got {outputs}")
+        if len(data["anchors"]) != len(strides) or any(len(p) != 2 for level in data["anchors"] for p in level):
+            raise ValueError(f"{source}: layout yolo_fastestv2 needs anchors [level][anchor] = [w, h] for each of "
+                             f"the {len(strides)} strides")
 
 
 def metadata_path(model_path: str | Path) -> Path:

@@ -94,9 +94,32 @@ def preprocess_keep_ratio(image: np.ndarray, scale: Sequence[int], mean: Sequenc
     return pad_bottom_right(normalize(resized, mean, std), padded_size(target))[None], matrix
 
 
+def letterbox(image: np.ndarray, input_hw: tuple[int, int], pad_value: float) -> tuple[np.ndarray, np.ndarray]:
+    """Scale by r = min(H / h, W / w) to (int(h * r), int(w * r)) (YOLOX's rounding), paste at the top-left of an
+    ``input_hw`` canvas filled with ``pad_value``; returns the canvas and the warp matrix (a plain scale by r)."""
+    h, w = image.shape[:2]
+    ratio = min(input_hw[0] / h, input_hw[1] / w)
+    size_hw = (int(h * ratio), int(w * ratio))
+    resized = image if size_hw == (h, w) else cv2.resize(image, size_hw[::-1], interpolation=RESIZE_INTERPOLATION)
+    canvas = np.full((*input_hw, image.shape[2]), pad_value, image.dtype)
+    canvas[:size_hw[0], :size_hw[1]] = resized
+    return canvas, np.array([[ratio, 0, 0], [0, ratio, 0], [0, 0, 1]], dtype=np.float64)
+
+
 def prepare_input(image: np.ndarray, meta: "ModelMeta") -> tuple[np.ndarray, np.ndarray]:
     """The blob and warp matrix ``meta``'s model takes for ``image``: keep-ratio + padding when the model was
-    trained so (``keep_ratio_scale``), else the stretch to ``input_hw``."""
+    trained so (``keep_ratio_scale``), else the stretch to ``input_hw``, or the letterbox and the channel order of
+    another family's model (``resize_mode``, ``color_order``)."""
     if meta.keep_ratio_scale:
         return preprocess_keep_ratio(image, meta.keep_ratio_scale, meta.mean, meta.std)
-    return preprocess(image, meta.input_hw, meta.mean, meta.std)
+    if meta.resize_mode == "stretch" and meta.color_order == "bgr":
+        return preprocess(image, meta.input_hw, meta.mean, meta.std)
+    if image is None or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a BGR image HxWx3, got shape {getattr(image, 'shape', None)}")
+    if meta.resize_mode == "letterbox":
+        resized, matrix = letterbox(image, meta.input_hw, meta.pad_value)
+    else:
+        resized, matrix = resize(image, meta.input_hw)
+    if meta.color_order == "rgb":
+        resized = resized[..., ::-1]
+    return normalize(resized, meta.mean, meta.std)[None], matrix

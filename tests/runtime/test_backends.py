@@ -77,8 +77,10 @@ def test_file_errors(tmp_path, official_model, official_ncnn):
         open_model(tmp_path / "model.tflite")
     with pytest.raises(UserError, match="not found"):
         open_model(tmp_path / "missing.onnx")
+    unnamed = tmp_path / "unnamed.param"  # the official structure, but no input size in the name, and no json
+    unnamed.symlink_to(official_ncnn)
     with pytest.raises(UserError, match="metadata"):
-        open_model(official_ncnn)  # the shared file has no json beside it
+        open_model(unnamed)
     lonely = tmp_path / "lonely.param"
     lonely.symlink_to(official_ncnn)
     with pytest.raises(UserError, match=r"lonely\.bin"):
