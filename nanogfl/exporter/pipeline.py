@@ -20,6 +20,7 @@ from ..model.deploy import DeployModel, deploy_model
 from ..model.detector import GFLDetector
 from ..runtime.metadata import ModelMeta, metadata_path
 from .common import ExportError, require_module
+from .int8_methods import CALIBRATION_NAMES
 from .verify import FP16_TOLERANCE, FP32_TOLERANCE, ParityResult, Tolerance, load_verify_images, verify_exports
 
 
@@ -35,6 +36,10 @@ class ExportOptions:
     int8: bool = False
     calib: str | None = None
     calib_count: int = 100
+    calib_method: str = "auto"  # int8_quant.CALIBRATION_NAMES; auto: the one with the smallest output error
+    scan_images: int = 32  # calibration images the int8 output error is measured on
+    max_float_layers: int = 8  # layer groups the sensitivity scan may keep in float (0: no scan, all int8)
+    float_target: float = 0.25  # stop keeping layers in float once the error is this fraction of all-int8's
     ann: str | None = None  # COCO json + image folder: AP before/after int8
     images: str | None = None
     threads: int = 0  # for the parity check and the int8 latency numbers (0: library default)
@@ -68,6 +73,11 @@ def _check_options(options: ExportOptions) -> None:
     if options.int8:
         if options.calib_count < 1:
             raise UserError(f"--calib-count must be at least 1, got {options.calib_count}")
+        if options.calib_method not in CALIBRATION_NAMES:
+            raise UserError(f"--calib-method must be one of {', '.join(CALIBRATION_NAMES)}, "
+                            f"got {options.calib_method!r}")
+        if options.max_float_layers < 0:
+            raise UserError(f"--max-float-layers must be 0 or more, got {options.max_float_layers}")
         if not options.calib:
             raise UserError("--int8 needs --calib DIR, a folder of images like the ones the model will see")
         list_images(options.calib)
