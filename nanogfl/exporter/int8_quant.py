@@ -3,8 +3,10 @@ inference; one calibration per method (its tensor ranges cached as json), then a
 different nodes kept in float, each measured against fp32 on a few images."""
 from __future__ import annotations
 
+import tempfile
+import time
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Callable, Sequence
 
 import numpy as np
 
@@ -13,8 +15,18 @@ from ..image_io import load_image
 from ..runtime.metadata import ModelMeta
 from ..runtime.preprocess import preprocess
 from .common import require_module
-from .int8_methods import Calibration
-from .int8_scan import OutputError, output_error
+from .int8_methods import CALIBRATIONS, Calibration, calibration_named
+from .int8_scan import (
+    FloatSelection,
+    OutputError,
+    candidate_groups,
+    output_error,
+    select_float_groups,
+    sensitivity_scan,
+)
+
+if TYPE_CHECKING:
+    from .pipeline import ExportOptions
 
 
 def load_blobs(image_files: Sequence[Path], meta: ModelMeta) -> list[np.ndarray]:
@@ -104,3 +116,56 @@ def run_onnx(path: Path, blobs: Sequence[np.ndarray]) -> list[np.ndarray]:
     options.intra_op_num_threads = 1
     session = ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
     return [session.run(None, {INPUT_BLOB: blob})[0][0] for blob in blobs]
+
+
+def choose_calibration(prepared: Path, blobs: list[np.ndarray], references: list[np.ndarray],
+                       scan_blobs: list[np.ndarray], meta: ModelMeta, work: Path,
+                       log: Callable[[str], None]) -> tuple[Quantizer, OutputError]:
+    """Calibrate with every method, quantise everything, keep the method with the smallest output error."""
+    measured: list[tuple[Quantizer, OutputError]] = []
+    for calibration in CALIBRATIONS:
+        started = time.perf_counter()
+        quantizer = Quantizer(prepared, calibration, blobs, work)
+        error = quantizer.measure([], references, scan_blobs, meta)
+        measured.append((quantizer, error))
+        log(f"  calibration {calibration.describe():<40} probs {error.probs:.4f}  box {error.box_bins:.4f} bins "
+            f"({time.perf_counter() - started:.0f} s)")
+    base = measured[0][1]
+    return min(measured, key=lambda pair: pair[1].relative_to(base))
+
+
+def quantize_onnx_int8(fp32_path: Path, int8_path: Path, blobs: list[np.ndarray], meta: ModelMeta,
+                       options: ExportOptions, log: Callable[[str], None] = print) -> tuple[Calibration,
+                                                                                           FloatSelection | None]:
+    """Write the QDQ int8 model (per-channel int8 weights, uint8 activations, the scan's layers in float);
+    returns the calibration and the scan's selection."""
+    import onnx
+
+    scan_blobs = blobs[:options.scan_images]
+    references = run_onnx(fp32_path, scan_blobs)
+    with tempfile.TemporaryDirectory(prefix="nanogfl-int8-") as work_dir:
+        work = Path(work_dir)
+        prepared = prepare_for_quantization(fp32_path, work / "prepared.onnx")
+        log(f"int8: output error vs fp32 on {len(scan_blobs)} calibration images: mean |diff| of class "
+            f"probabilities >= 0.05 and of box distances (bins)")
+        if options.calib_method == "auto":
+            quantizer, base = choose_calibration(prepared, blobs, references, scan_blobs, meta, work, log)
+        else:
+            quantizer = Quantizer(prepared, calibration_named(options.calib_method), blobs, work)
+            base = quantizer.measure([], references, scan_blobs, meta)
+        log(f"int8: calibration {quantizer.calibration.describe()}, everything int8: probs {base.probs:.4f}, "
+            f"box {base.box_bins:.4f} bins")
+        selection = None
+        if options.max_float_layers > 0:
+            def measure(nodes: list[str]) -> OutputError:
+                return quantizer.measure(nodes, references, scan_blobs, meta)
+
+            groups = candidate_groups(onnx.load(str(prepared)))
+            log(f"int8: sensitivity scan, {len(groups)} groups, each kept in float alone (error relative to "
+                f"everything int8; lower = that group matters more)")
+            rows = sensitivity_scan(groups, measure, base, log)
+            log("int8: most sensitive: " + "; ".join(f"{row.group.label} {row.relative:.3f}" for row in rows[:8]))
+            selection = select_float_groups(rows, measure, base, options.float_target, options.max_float_layers,
+                                            log)
+        quantizer.quantize(int8_path, selection.nodes_to_exclude if selection else ())
+    return quantizer.calibration, selection

@@ -3,7 +3,6 @@ the output folder. Everything is written to a staging folder inside the output f
 step (converter error, failed parity check, Ctrl-C) leaves no model behind, and a success replaces files whole."""
 from __future__ import annotations
 
-import dataclasses
 import os
 import shutil
 import tempfile
@@ -36,7 +35,7 @@ class ExportOptions:
     int8: bool = False
     calib: str | None = None
     calib_count: int = 100
-    calib_method: str = "auto"  # int8_quant.CALIBRATION_NAMES; auto: the one with the smallest output error
+    calib_method: str = "percentile"  # int8_methods.CALIBRATION_NAMES; auto: each tried, smallest error kept
     scan_images: int = 32  # calibration images the int8 output error is measured on
     max_float_layers: int = 8  # layer groups the sensitivity scan may keep in float (0: no scan, all int8)
     float_target: float = 0.25  # stop keeping layers in float once the error is this fraction of all-int8's
@@ -96,8 +95,6 @@ def export_checkpoint(weights: str | Path, out_dir: str | Path, options: ExportO
     >>> result.parity[0].line()         # "onnxruntime  probs 7.6e-07  box logits ... ok"
     """
     options = options or ExportOptions()
-    if options.int8 and "onnx" not in options.formats:
-        options = dataclasses.replace(options, formats=(*options.formats, "onnx"))  # int8 is made from it
     _check_options(options)
     model, cfg, class_names = load_model(weights)
     input_hw = check_input_size(options.input_hw or cfg.input_hw, "--size")
@@ -158,13 +155,31 @@ def _export_staged(model: GFLDetector, meta: ModelMeta, name: str, staging: Path
                if "ncnn" in options.formats else ""))
         result.parity = _check(reference, checks, images, options.threads, log)
     if options.int8:
-        from .int8 import export_int8
-
-        int8_path = staging / f"{name}.int8.onnx"
-        result.int8 = export_int8(staging / f"{name}.onnx", int8_path, meta, options, log)
+        with tempfile.TemporaryDirectory(prefix="nanogfl-int8-") as work:
+            result.int8 = _export_int8(deploy, meta, name, staging, Path(work), options, log)
         if images is not None:
-            result.parity += _check(reference, [("onnx int8", int8_path, None)], images, options.threads, log)
+            int8_checks = [(f"{fmt} int8", staging / f"{name}.int8{suffix}", None)
+                           for fmt, suffix in (("onnx", ".onnx"), ("ncnn", ".param")) if fmt in options.formats]
+            result.parity += _check(reference, int8_checks, images, options.threads, log)
     return result
+
+
+def _export_int8(deploy: DeployModel, meta: ModelMeta, name: str, staging: Path, work: Path, options: ExportOptions,
+                 log: Callable[[str], None]) -> dict:
+    """int8 of each exported format: ONNX from the staged fp32 ONNX; ncnn from an fp32-weight ncnn export made in
+    ``work`` (the staged one may hold fp16 weights), each compared with the fp32 file it came from."""
+    from .int8 import Int8Pair, export_int8
+
+    pairs = []
+    if "onnx" in options.formats:
+        pairs.append(Int8Pair("onnx", staging / f"{name}.onnx", staging / f"{name}.int8.onnx"))
+    if "ncnn" in options.formats:
+        from .ncnn_export import export_ncnn
+
+        fp32_param, _ = export_ncnn(deploy, meta.input_hw, work / f"{name}.fp32.param", fp16=False)
+        meta.save(metadata_path(fp32_param))
+        pairs.append(Int8Pair("ncnn", fp32_param, staging / f"{name}.int8.param"))
+    return export_int8(pairs, meta, options, log)
 
 
 def _check(reference: DeployModel, checks: list[tuple[str, Path, Tolerance | None]], images: list,

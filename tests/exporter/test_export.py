@@ -208,16 +208,43 @@ def test_int8_quantised_onnx(checkpoint, frame_dir, tmp_path, capsys):
         cv2.imwrite(str(calib / f"{i}.png"), frame)
     out = tmp_path / "out"
     assert main(["export", "--weights", str(checkpoint), "--format", "onnx", "--size", "256", "--out", str(out),
-                 "--int8", "--calib", str(calib), "--threads", "1", "--verify-images", str(frame_dir)]) == 0
+                 "--int8", "--calib", str(calib), "--calib-method", "minmax", "--max-float-layers", "0",
+                 "--threads", "1", "--verify-images", str(frame_dir)]) == 0
     printed = capsys.readouterr().out
     assert "calibrated on 3 images" in printed and "latency" in printed and "onnx int8" in printed
+    assert not (out / "nanodet-plus-m_256x256.int8.param").exists()  # int8 of the asked formats only
     int8_path = out / "nanodet-plus-m_256x256.int8.onnx"
     ops = {node.op_type for node in onnx.load(str(int8_path)).graph.node}
     assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    assert ModelMeta.load(out / "nanodet-plus-m_256x256.int8.json").extra["onnx_weights"] == "int8 (QDQ)"
+    extra = ModelMeta.load(out / "nanodet-plus-m_256x256.int8.json").extra
+    assert extra["onnx_weights"] == "int8 (QDQ)" and extra["onnx_int8"]["calibration"] == "minmax"
     blob = real_blob((256, 256))
     fp32, int8 = onnx_output(out / "nanodet-plus-m_256x256.onnx", blob), onnx_output(int8_path, blob)
     assert np.abs(fp32 - int8)[:, :NUM_CLASSES].max() < 0.2  # quantised, but the same model
+
+
+def test_int8_ncnn_through_the_runtime(checkpoint, frame_dir, tmp_path, capsys):
+    import cv2
+
+    from nanogfl.runtime.backends import open_model
+
+    calib = tmp_path / "calib"
+    calib.mkdir()
+    for i, frame in enumerate(frames(3)):
+        cv2.imwrite(str(calib / f"{i}.png"), frame)
+    out = tmp_path / "out"
+    assert main(["export", "--weights", str(checkpoint), "--format", "ncnn", "--size", "256", "--out", str(out),
+                 "--int8", "--calib", str(calib), "--max-float-layers", "0", "--threads", "1",
+                 "--verify-images", str(frame_dir)]) == 0
+    printed = capsys.readouterr().out
+    assert "ncnn int8" in printed and "ncnn latency" in printed
+    int8_param = out / "nanodet-plus-m_256x256.int8.param"
+    assert "8=2" in int8_param.read_text() and not (out / "nanodet-plus-m_256x256.int8.onnx").exists()
+    assert ModelMeta.load(out / "nanodet-plus-m_256x256.int8.json").extra["ncnn_weights"] == "int8"
+    blob = real_blob((256, 256))
+    fp32 = open_model(out / "nanodet-plus-m_256x256.param", threads=1).forward(blob)
+    int8 = open_model(int8_param, threads=1).forward(blob)
+    assert 0 < np.abs(fp32 - int8)[:, :NUM_CLASSES].max() < 0.2  # quantised, but the same model
 
 
 def test_bad_size_is_one_line_and_writes_nothing(checkpoint, tmp_path, capsys):
