@@ -83,8 +83,10 @@ def measure_input_ranges(param_path: Path, model: NcnnModel, blobs: Sequence[np.
     histograms = np.zeros((len(names), HISTOGRAM_BINS))
     for outputs in run_ncnn(net, blobs, input_name, names):
         for i, x in enumerate(outputs):
-            if absmax[i] > 0:
-                histograms[i] += np.histogram(np.abs(x), HISTOGRAM_BINS, (0.0, absmax[i]))[0]
+            if absmax[i] > 0:  # bincount of bin indices: several times faster than np.histogram
+                index = np.minimum((np.abs(x.ravel()) * (HISTOGRAM_BINS / absmax[i])).astype(np.int32),
+                                   HISTOGRAM_BINS - 1)
+                histograms[i] += np.bincount(index, minlength=HISTOGRAM_BINS)
     return InputRanges({layer.name: float(m) for layer, m in zip(layers, absmax)},
                        {layer.name: h for layer, h in zip(layers, histograms)})
 
