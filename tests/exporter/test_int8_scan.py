@@ -100,3 +100,9 @@ def test_selection_stops_at_max_groups_and_at_a_met_target():
     rows = sensitivity_scan(GROUPS, fake_measure([]), BASE, log=lambda line: None)
     assert len(select_float_groups(rows, fake_measure([]), BASE, 0.0, 1, log=lambda line: None).kept) == 1
     assert select_float_groups(rows, fake_measure([]), BASE, 2.0, 5, log=lambda line: None).kept == []
+
+
+def test_calibration_chunks_divide_the_image_count():
+    from nanogfl.exporter.int8_quant import chunk_size
+
+    assert [chunk_size(n) for n in (1, 7, 100, 200, 209)] == [1, 7, 20, 20, 19]
