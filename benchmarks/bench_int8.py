@@ -47,6 +47,7 @@ def main() -> int:
     parser.add_argument("--calib-count", type=int, default=100)
     parser.add_argument("--calib-method", default="percentile")
     parser.add_argument("--max-float-layers", type=int, default=8)
+    parser.add_argument("--float-target", type=float, default=0.4)
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
 
@@ -62,7 +63,8 @@ def main() -> int:
         for size in args.sizes:
             options = ExportOptions(formats=tuple(args.format), input_hw=(size, size), int8=True, calib=str(CALIB),
                                     calib_count=args.calib_count, calib_method=args.calib_method,
-                                    max_float_layers=args.max_float_layers, threads=args.threads,
+                                    max_float_layers=args.max_float_layers, float_target=args.float_target,
+                                    threads=args.threads,
                                     ann=str(VAL / "instances_val2017_subset.json"), images=str(VAL / "images"),
                                     verify_images=str(VAL / "images"))
             result = export_checkpoint(weights, work / f"export{size}", options, log=lambda line: print("  " + line))
