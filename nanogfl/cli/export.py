@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 
 from ..contract import EXPORT_FORMATS
+from ..exporter.int8_methods import CALIBRATION_NAMES
 from .common import add_model, add_size, add_threads
 
 
@@ -14,9 +15,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     add_size(p, "input size S or H W (default: the config's)")
     p.add_argument("--out", default="export_out", metavar="DIR", help="output folder")
     p.add_argument("--fp32", action="store_true", help="ncnn weights in fp32 (default fp16)")
-    p.add_argument("--int8", action="store_true", help="also write an ONNX Runtime static int8 (QDQ) model")
+    p.add_argument("--int8", action="store_true",
+                   help="also write int8 models of each --format (ONNX Runtime QDQ / ncnn int8)")
     p.add_argument("--calib", help="folder of calibration images for --int8")
-    p.add_argument("--calib-count", type=int, default=100)
+    p.add_argument("--calib-count", type=int, default=100, help="calibration images used (default 100)")
+    p.add_argument("--calib-method", default="percentile", choices=CALIBRATION_NAMES,
+                   help="ONNX int8: how activation ranges are calibrated (default percentile, the best measured "
+                        "on NanoDet-Plus-m; auto: each method is tried and the one with the smallest output error "
+                        "vs fp32 is kept, slow)")
+    p.add_argument("--max-float-layers", type=int, default=8, metavar="N",
+                   help="layer groups the int8 sensitivity scan may keep in float (default 8; 0: no scan)")
     p.add_argument("--verify-images", help="images for the parity check (default: the checkpoint's val images "
                                            "when they are here, else a synthetic frame)")
     p.add_argument("--no-verify", action="store_true", help="skip the PyTorch/ONNX/ncnn parity check")
@@ -42,8 +50,9 @@ def run(args: argparse.Namespace) -> int:
     options = ExportOptions(formats=tuple(dict.fromkeys(formats)), input_hw=input_size(args.size),
                             fp16=not args.fp32, name=args.name, verify=not args.no_verify,
                             verify_images=args.verify_images, int8=args.int8, calib=args.calib,
-                            calib_count=args.calib_count, ann=args.ann, images=args.images, threads=args.threads,
-                            dynamic=args.dynamic)
+                            calib_count=args.calib_count, calib_method=args.calib_method,
+                            max_float_layers=args.max_float_layers, ann=args.ann, images=args.images,
+                            threads=args.threads, dynamic=args.dynamic)
     result = export_checkpoint(args.model, args.out, options)
     print("wrote " + ", ".join(str(f) for f in result.files))
     return 0

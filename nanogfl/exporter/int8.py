@@ -1,83 +1,24 @@
-"""ONNX Runtime static int8 quantisation (QDQ) of the exported fp32 ONNX model, calibrated on real images
-preprocessed exactly like inference, with AP and latency before/after."""
+"""int8 export: the fp32 ONNX and/or ncnn model quantised (ONNX Runtime static QDQ: int8_quant; ncnn int8
+format: ncnn_int8) on calibration images preprocessed exactly like inference, with a per-layer sensitivity scan
+keeping only the layers that need it in float, and AP / latency fp32 vs int8 measured in the same run."""
 from __future__ import annotations
 
 import statistics
-import tempfile
 import time
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 
-from ..contract import INPUT_BLOB
-from ..image_io import list_images, load_image
+from ..errors import UserError
+from ..image_io import list_images
 from ..runtime.metadata import ModelMeta, metadata_path
-from ..runtime.preprocess import preprocess
-from .common import require_module
+from .int8_quant import load_blobs, quantize_onnx_int8
+from .ncnn_int8 import quantize_ncnn_int8
 
 if TYPE_CHECKING:
     from .pipeline import ExportOptions
-
-
-def make_calibration_reader(image_files: list[Path], meta: ModelMeta):
-    """A CalibrationDataReader yielding ``{INPUT_BLOB: blob}`` for each readable image (unreadable ones skipped)."""
-    from onnxruntime.quantization import CalibrationDataReader
-
-    class ImageCalibrationReader(CalibrationDataReader):
-        def __init__(self) -> None:
-            self.files = iter(image_files)
-            self.used = 0
-
-        def get_next(self) -> dict[str, np.ndarray] | None:
-            for file in self.files:
-                image = load_image(file)  # None (with a warning) for an unreadable file
-                if image is not None:
-                    self.used += 1
-                    return {INPUT_BLOB: preprocess(image, meta.input_hw, meta.mean, meta.std)[0]}
-            return None
-
-    return ImageCalibrationReader()
-
-
-def output_tail_nodes(model) -> list[str]:
-    """Names of the nodes from the last convolutions (the per-level predictors) to the graph output. They stay
-    in float: 8-bit box-bin logits (a step of ~0.2 over their range) blur the distribution decode."""
-    producers = {out: node for node in model.graph.node for out in node.output}
-    tail, pending = [], [output.name for output in model.graph.output]
-    seen: set[str] = set()
-    while pending:
-        node = producers.get(pending.pop())
-        if node is None or node.name in seen:
-            continue
-        seen.add(node.name)
-        tail.append(node.name)
-        if node.op_type != "Conv":
-            pending += list(node.input)
-    return [name for name in tail if name]
-
-
-def quantize_int8(fp32_path: Path, int8_path: Path, calib_files: list[Path], meta: ModelMeta) -> int:
-    """Write the QDQ int8 model (per-channel int8 weights, uint8 activations; the output tail kept in float);
-    returns the number of calibration images used."""
-    require_module("onnxruntime", "int8 quantisation")
-    import onnx
-    from onnxruntime.quantization import CalibrationMethod, QuantFormat, QuantType, quantize_static
-    from onnxruntime.quantization.shape_inference import quant_pre_process
-
-    reader = make_calibration_reader(calib_files, meta)
-    with tempfile.TemporaryDirectory(prefix="nanogfl-int8-") as work:
-        prepared = Path(work) / "prepared.onnx"
-        quant_pre_process(str(fp32_path), str(prepared), skip_symbolic_shape=True)
-        # Measured on NanoDet-Plus-m 416 (COCO val subset, AP 0.335 in fp32): plain MinMax 0.256; keeping the
-        # output tail in float 0.299; plus moving-average ranges (outlier batches do not stretch them) 0.316.
-        quantize_static(str(prepared), str(int8_path), reader, quant_format=QuantFormat.QDQ, per_channel=True,
-                        activation_type=QuantType.QUInt8, weight_type=QuantType.QInt8,
-                        calibrate_method=CalibrationMethod.MinMax,
-                        nodes_to_exclude=output_tail_nodes(onnx.load(str(prepared))),
-                        extra_options={"CalibMovingAverage": True})
-    return reader.used
 
 
 def median_latency_ms(model_path: Path, threads: int = 0, runs: int = 30, warmup: int = 5) -> float:
@@ -96,26 +37,60 @@ def median_latency_ms(model_path: Path, threads: int = 0, runs: int = 30, warmup
     return statistics.median(times)
 
 
-def export_int8(fp32_path: Path, int8_path: Path, meta: ModelMeta, options: ExportOptions,
-                log: Callable[[str], None]) -> dict:
-    """Quantise, write the metadata beside the int8 model, and report AP (with ``options.ann``) and latency."""
+@dataclass(frozen=True)
+class Int8Pair:
+    """One backend's int8 file and the fp32 file it is made from and compared with."""
+    backend: str  # "onnx" or "ncnn"
+    fp32_path: Path
+    int8_path: Path
+
+
+def export_int8(pairs: list[Int8Pair], meta: ModelMeta, options: ExportOptions, log: Callable[[str], None]) -> dict:
+    """Quantise each pair's fp32 model, write the metadata beside the int8 models (one .int8.json for both), and
+    report AP (with ``options.ann``) and latency fp32 vs int8 per backend, measured in this run."""
     calib_files = list_images(options.calib)[:options.calib_count]
-    started = time.perf_counter()
-    used = quantize_int8(fp32_path, int8_path, calib_files, meta)
-    replace(meta, extra={**meta.extra, "onnx_weights": "int8 (QDQ)"}).save(metadata_path(int8_path))
-    log(f"int8: {int8_path.name}, calibrated on {used} images from {options.calib} "
-        f"({time.perf_counter() - started:.1f} s)")
-    report: dict = {"calibration_images": used}
-    for label, path in (("fp32", fp32_path), ("int8", int8_path)):
+    blobs = load_blobs(calib_files, meta)
+    if not blobs:
+        raise UserError(f"--calib {options.calib}: none of the images could be read")
+    extra: dict = {}
+    report: dict = {"calibration_images": len(blobs)}
+    for pair in pairs:
+        started = time.perf_counter()
+        if pair.backend == "onnx":
+            calibration, selection = quantize_onnx_int8(pair.fp32_path, pair.int8_path, blobs, meta, options, log)
+            method = calibration.describe()
+            extra["onnx_weights"] = "int8 (QDQ)"
+        else:
+            percentile, selection = quantize_ncnn_int8(
+                pair.fp32_path, pair.int8_path, blobs, options.scan_images, meta.input_name, meta.output_name,
+                meta.num_classes, meta.reg_max, options.max_float_layers, options.float_target, log)
+            method = "max" if percentile == 1.0 else f"percentile {percentile * 100:g}"
+            extra["ncnn_weights"] = "int8"
+        kept = [group.label for group in selection.kept] if selection else []
+        extra[f"{pair.backend}_int8"] = {"calibration": method, "float_layers": kept}
+        report[pair.backend] = {"calibration": method, "float_layers": kept}
+        log(f"{pair.backend} int8: {pair.int8_path.name}, calibrated on {len(blobs)} images from {options.calib} "
+            f"({method}; {time.perf_counter() - started:.1f} s); kept in float: {', '.join(kept) or 'nothing'}")
+    replace(meta, extra={**meta.extra, **extra}).save(metadata_path(pairs[0].int8_path))
+    for pair in pairs:
+        _measure(pair, report[pair.backend], options, log)
+    return report
+
+
+def _measure(pair: Int8Pair, report: dict, options: ExportOptions, log: Callable[[str], None]) -> None:
+    """Latency, size and (with --ann) AP of the fp32 and the int8 file, same run, same threads."""
+    for label, path in (("fp32", pair.fp32_path), ("int8", pair.int8_path)):
         report[f"{label}_latency_ms"] = median_latency_ms(path, options.threads)
-        report[f"{label}_size_mb"] = path.stat().st_size / 1e6
+        weights = path.with_suffix(".bin") if path.suffix == ".param" else path
+        report[f"{label}_size_mb"] = weights.stat().st_size / 1e6
     if options.ann:
         from ..evaluation import evaluate_coco
 
-        for label, path in (("fp32", fp32_path), ("int8", int8_path)):
+        for label, path in (("fp32", pair.fp32_path), ("int8", pair.int8_path)):
             report[f"{label}_ap"] = evaluate_coco(path, options.ann, options.images, threads=options.threads)["AP"]
-        log(f"int8: AP {report['fp32_ap']:.3f} -> {report['int8_ap']:.3f} on {options.ann}")
+        log(f"{pair.backend} int8: AP {report['fp32_ap']:.4f} -> {report['int8_ap']:.4f} "
+            f"({report['int8_ap'] - report['fp32_ap']:+.4f}) on {options.ann}")
     threads = options.threads or "default"
-    log(f"int8: ONNX Runtime latency {report['fp32_latency_ms']:.1f} -> {report['int8_latency_ms']:.1f} ms "
-        f"({threads} threads), size {report['fp32_size_mb']:.1f} -> {report['int8_size_mb']:.1f} MB")
-    return report
+    runtime = "ONNX Runtime" if pair.backend == "onnx" else "ncnn"
+    log(f"{pair.backend} int8: {runtime} latency {report['fp32_latency_ms']:.1f} -> {report['int8_latency_ms']:.1f} "
+        f"ms ({threads} threads), weights {report['fp32_size_mb']:.1f} -> {report['int8_size_mb']:.1f} MB")

@@ -199,25 +199,35 @@ def test_exporter_parity_numbers_are_small_for_fp32(checkpoint, frame_dir, tmp_p
         assert parity.probs_diff < 2e-5 and parity.box_logits_diff < 5e-4
 
 
-def test_int8_quantised_onnx(checkpoint, frame_dir, tmp_path, capsys):
+@pytest.mark.parametrize("fmt", ["onnx", "ncnn"])
+def test_int8_of_the_asked_format_through_the_runtime(fmt, checkpoint, frame_dir, tmp_path, capsys):
     import cv2
+
+    from nanogfl.runtime.backends import open_model
 
     calib = tmp_path / "calib"
     calib.mkdir()
     for i, frame in enumerate(frames(3)):
         cv2.imwrite(str(calib / f"{i}.png"), frame)
     out = tmp_path / "out"
-    assert main(["export", "--weights", str(checkpoint), "--format", "onnx", "--size", "256", "--out", str(out),
-                 "--int8", "--calib", str(calib), "--threads", "1", "--verify-images", str(frame_dir)]) == 0
+    assert main(["export", "--weights", str(checkpoint), "--format", fmt, "--size", "256", "--out", str(out),
+                 "--int8", "--calib", str(calib), "--calib-method", "minmax", "--max-float-layers", "0",
+                 "--threads", "1", "--verify-images", str(frame_dir)]) == 0
     printed = capsys.readouterr().out
-    assert "calibrated on 3 images" in printed and "latency" in printed and "onnx int8" in printed
-    int8_path = out / "nanodet-plus-m_256x256.int8.onnx"
-    ops = {node.op_type for node in onnx.load(str(int8_path)).graph.node}
-    assert {"QuantizeLinear", "DequantizeLinear"} <= ops
-    assert ModelMeta.load(out / "nanodet-plus-m_256x256.int8.json").extra["onnx_weights"] == "int8 (QDQ)"
+    assert "calibrated on 3 images" in printed and "latency" in printed and f"{fmt} int8" in printed
+    suffix, other = (".onnx", ".param") if fmt == "onnx" else (".param", ".onnx")
+    int8_path = out / f"nanodet-plus-m_256x256.int8{suffix}"
+    assert not int8_path.with_suffix(other).exists()  # int8 of the asked formats only
+    extra = ModelMeta.load(out / "nanodet-plus-m_256x256.int8.json").extra
+    if fmt == "onnx":
+        assert {"QuantizeLinear", "DequantizeLinear"} <= {node.op_type for node in onnx.load(str(int8_path)).graph.node}
+        assert extra["onnx_weights"] == "int8 (QDQ)" and extra["onnx_int8"]["calibration"] == "minmax"
+    else:
+        assert "8=2" in int8_path.read_text() and extra["ncnn_weights"] == "int8"
     blob = real_blob((256, 256))
-    fp32, int8 = onnx_output(out / "nanodet-plus-m_256x256.onnx", blob), onnx_output(int8_path, blob)
-    assert np.abs(fp32 - int8)[:, :NUM_CLASSES].max() < 0.2  # quantised, but the same model
+    fp32 = open_model(out / f"nanodet-plus-m_256x256{suffix}", threads=1).forward(blob)
+    int8 = open_model(int8_path, threads=1).forward(blob)
+    assert 0 < np.abs(fp32 - int8)[:, :NUM_CLASSES].max() < 0.2  # quantised, but the same model
 
 
 def test_bad_size_is_one_line_and_writes_nothing(checkpoint, tmp_path, capsys):
