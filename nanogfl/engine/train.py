@@ -33,7 +33,6 @@ from .run_dir import agree_on_run_dir, prepare_run_dir
 from .schedule import learning_rate
 from .step import train_step
 
-
 LOG_EVERY_STEPS = 10  # the progress bar's loss readout (a host read of the running sums)
 
 
