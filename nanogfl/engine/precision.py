@@ -21,14 +21,10 @@ def cpu_bf16_flags(cpuinfo: Path = Path("/proc/cpuinfo")) -> list[str]:
     """The native-bf16 flags this CPU reports (empty when it has none or the flags cannot be read)."""
     try:
         flags = set(cpuinfo.read_text(errors="replace").split())
-    except OSError:
-        flags = set()
-    found = [flag for flag in CPU_BF16_FLAGS if flag in flags]
-    if not found:  # /proc/cpuinfo missing (not Linux): ask torch's own CPU feature probe, where it has one
+    except OSError:  # no /proc/cpuinfo (not Linux): ask torch's own CPU feature probe, where it has one
         probe = getattr(torch.cpu, "_is_avx512_bf16_supported", None)
-        if probe is not None and probe():
-            found = ["avx512_bf16"]
-    return found
+        return ["avx512_bf16"] if probe is not None and probe() else []
+    return [flag for flag in CPU_BF16_FLAGS if flag in flags]
 
 
 @dataclass(frozen=True)
@@ -54,7 +50,7 @@ class Precision:
         return torch.autocast(self.device_type, dtype=self.dtype)
 
 
-def choose_precision(cfg: TrainConfig, device: torch.device) -> Precision:
+def choose_precision(cfg: TrainConfig, device: torch.device, cpuinfo: Path = Path("/proc/cpuinfo")) -> Precision:
     """``train.amp`` on CUDA; ``train.cpu_bf16`` (auto: when the CPU has native bf16) on the CPU."""
     if device.type == "cuda":
         if cfg.amp:
@@ -62,7 +58,7 @@ def choose_precision(cfg: TrainConfig, device: torch.device) -> Precision:
         return Precision("cuda", None, "float16 autocast off (train.amp is false)")
     if device.type != "cpu":
         return Precision(device.type, None, f"mixed precision off: not supported on {device.type}")
-    flags = cpu_bf16_flags()
+    flags = cpu_bf16_flags(cpuinfo)
     if cfg.cpu_bf16 == "off":
         return Precision("cpu", None, "bf16 autocast off: train.cpu_bf16 is off")
     if flags:

@@ -18,6 +18,9 @@ from .optim import clip_gradients
 if TYPE_CHECKING:
     from .train import Trainer
 
+# nanogfl's host reads in one step: whether to apply it, and the criterion's check of the batch's labels
+HOST_READS_PER_STEP = 2
+
 
 @dataclass(frozen=True)
 class DeviceBatch:
