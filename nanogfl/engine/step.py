@@ -1,8 +1,8 @@
 """One optimiser step of the Trainer, in the stages ``benchmarks/train_speed.py`` times one by one.
 
-The hot path reads nothing back to the host but one boolean per step: whether the step is applied (loss and
-gradient norm finite; under DDP all ranks agree through one all-reduce). Loss terms stay tensors; the epoch loop
-reads them at its logging interval.
+The step reads two booleans back to the host: whether it is applied (loss and gradient norm finite; under DDP
+all ranks agree through one all-reduce) and the criterion's check of the batch's labels. Loss terms stay tensors;
+the epoch loop reads them at its logging interval.
 """
 from __future__ import annotations
 
