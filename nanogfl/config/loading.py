@@ -34,6 +34,8 @@ def _coerce(value: Any, hint: Any, where: str) -> Any:
     origin = typing.get_origin(hint)
     if origin is typing.Literal:
         allowed = typing.get_args(hint)
+        if isinstance(value, bool) and {"on", "off"} <= set(allowed):  # YAML 1.1 reads a bare on / off as a bool
+            value = "on" if value else "off"
         if value not in allowed:
             raise ConfigError(f"{where}: {value!r} is not one of {', '.join(map(str, allowed))}")
         return value

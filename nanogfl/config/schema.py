@@ -184,7 +184,10 @@ class TrainConfig:
     ema_decay: float = 0.9998  # weight EMA (NanoDet-Plus ramp) deployed and evaluated; 0: the model itself
     ema_ramp: float = 2000.0  # steps over which the EMA's weight of a new step falls from 1 to 1 - ema_decay
     val_interval: int = 10  # epochs between evaluations (0: never)
-    amp: bool = True  # float16 autocast, used on CUDA only
+    amp: bool = True  # CUDA: float16 autocast with loss scaling (the CPU's mixed precision is cpu_bf16)
+    # CPU: bfloat16 autocast of the forward (fp32 weights, optimiser and losses). auto: when the CPU has native
+    # bf16 (avx512_bf16 / amx_bf16 flags); on: always (emulated where not native: slow); off: float32
+    cpu_bf16: Literal["auto", "on", "off"] = "auto"
     seed: int = 0  # shuffling, augmentation and initialisation
     max_bad_steps: int = 20  # consecutive non-finite losses before the run stops
     pretrained: Optional[str] = None  # checkpoint to start from (fine-tuning; evaluated first, as epoch 0)

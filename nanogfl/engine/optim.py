@@ -14,13 +14,15 @@ from torch import nn
 from ..config import TrainConfig
 
 
-def build_optimizer(model: nn.Module, cfg: TrainConfig) -> torch.optim.Optimizer:
+def build_optimizer(model: nn.Module, cfg: TrainConfig, fused: bool = False) -> torch.optim.Optimizer:
     """``train.optimizer`` over ``model``'s trainable parameters (all but the frozen ones) at ``train.lr`` (the
-    schedule sets it per step)."""
+    schedule sets it per step). ``fused``: torch's one-kernel implementation (the same update up to rounding)."""
     parameters = [p for p in model.parameters() if p.requires_grad]
+    speed = {"fused": True} if fused else {}  # not passed otherwise: torch's default stays the fp32 path
     if cfg.optimizer == "sgd":  # torch SGD: L2 decay added to the gradient, then momentum (no dampening)
-        return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay)
-    return torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay)
+        return torch.optim.SGD(parameters, lr=cfg.lr, momentum=cfg.momentum, weight_decay=cfg.weight_decay,
+                               **speed)
+    return torch.optim.AdamW(parameters, lr=cfg.lr, weight_decay=cfg.weight_decay, **speed)
 
 
 def clip_gradients(parameters: Iterable[torch.Tensor], grad_clip: float) -> torch.Tensor:

@@ -1,9 +1,8 @@
 """The training loop: AdamW or SGD, warmup + cosine or multistep, grad clipping, EMA (optional), AMP on CUDA,
-DDP, checkpoints, resume, run folders."""
+bf16 autocast on capable CPUs, DDP, checkpoints, resume, run folders."""
 from __future__ import annotations
 
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -25,12 +24,16 @@ from .evaluate import evaluate_in_training
 from .finetune import evaluate_start, measure_placeholder_batchnorm, resolve_warmup, starts_from_pretrained
 from .freeze import freeze, train_mode
 from .logger import MetricLogger
-from .optim import build_optimizer, clip_gradients
+from .optim import build_optimizer
+from .precision import choose_precision
 from .pretrained import load_pretrained
 from .report import split_curves, write_run_report
 from .resume import resumable_state
 from .run_dir import agree_on_run_dir, prepare_run_dir
 from .schedule import learning_rate
+from .step import train_step
+
+LOG_EVERY_STEPS = 10  # the progress bar's loss readout (a host read of the running sums)
 
 
 class TrainStep(nn.Module):
@@ -95,9 +98,10 @@ class Trainer:
         freeze(self.model, cfg.train.freeze)
         self.assign_with_aux = cfg.model.assign_guidance != "main"
         self.criterion = build_criterion(cfg.model, len(self.class_names))
-        self.optimizer = build_optimizer(self.model, cfg.train)
-        self.use_amp = cfg.train.amp and device.type == "cuda"
-        self.scaler = torch.amp.GradScaler("cuda", enabled=self.use_amp)
+        self.precision = choose_precision(cfg.train, device)
+        # The bf16 path also takes the fused CPU optimiser (same update, other rounding); fp32 keeps the for-loop.
+        self.optimizer = build_optimizer(self.model, cfg.train, fused=self.precision.dtype == torch.bfloat16)
+        self.scaler = torch.amp.GradScaler("cuda", enabled=self.precision.uses_grad_scaler)
         self.ema = ModelEMA(self.model, cfg.train.ema_decay, cfg.train.ema_ramp) if cfg.train.ema_decay > 0 else None
         self.step_module: nn.Module = TrainStep(self.model)
         if info.enabled:
@@ -108,6 +112,7 @@ class Trainer:
         self.best_ap = -1.0
         self.curves: dict = {}  # of the last evaluation, for the run's pictures
         self.skipped_steps = 0
+        self.bad_in_a_row = 0  # non-finite losses in a row (step.py)
         self._announced = False
         if resume:
             self._resume(self.out / "last.pt" if resume == "auto" else Path(resume))
@@ -169,62 +174,28 @@ class Trainer:
         cfg = self.cfg.train
         train_mode(self.model, cfg.freeze)
         set_epoch(self.loader, self.epoch)
-        totals: dict[str, float] = {}
+        sums: torch.Tensor | None = None  # float64 running sums of the loss terms over the applied steps
+        names: list[str] = []
         count = 0
-        bad_in_a_row = 0
+        self.bad_in_a_row = 0
         bar = tqdm(self.loader, desc=f"epoch {self.epoch + 1}/{cfg.epochs}", disable=not self.info.is_main,
                    dynamic_ncols=True, leave=False)
         for batch in bar:
             lr = learning_rate(cfg, self.epoch, self.global_step)
             for group in self.optimizer.param_groups:
                 group["lr"] = lr
-            images = batch["images"].to(self.device, non_blocking=True)
-            if self.device.type == "cpu":
-                images = images.contiguous(memory_format=torch.channels_last)
-            boxes = [b.to(self.device) for b in batch["boxes"]]
-            labels = [lb.to(self.device) for lb in batch["labels"]]
-            with torch.autocast(self.device.type, dtype=torch.float16, enabled=self.use_amp):
-                preds, aux_preds = self.step_module(images, self.epoch)
-            loss, terms = self.criterion(preds.float(), None if aux_preds is None else aux_preds.float(), boxes,
-                                         labels, tuple(images.shape[2:]), self.assign_with_aux, batch["image_hw"])
-            finite = torch.isfinite(loss)
-            if self.info.enabled:  # every rank must agree to skip, or DDP's collectives fall out of step
-                finite = reduce_mean(finite.float().reshape(1)) == 1.0
-            self.optimizer.zero_grad(set_to_none=True)
-            if not bool(finite):
-                self.skipped_steps += 1
-                bad_in_a_row += 1
-                if self.info.is_main:
-                    ids = ", ".join(map(str, batch["image_ids"][:8]))
-                    warnings.warn(f"non-finite loss at step {self.global_step}: step skipped "
-                                  f"({self.skipped_steps} skipped so far; batch image ids {ids})")
-                if bad_in_a_row >= cfg.max_bad_steps:
-                    raise RuntimeError(f"{bad_in_a_row} non-finite losses in a row: stopping. The last good "
-                                       f"checkpoint is {self.out / 'last.pt'}; try a lower train.lr")
-                self.global_step += 1
+            applied, loss, terms = train_step(self, batch)
+            if not applied:
                 continue
-            bad_in_a_row = 0
-            self.scaler.scale(loss).backward()
-            self.scaler.unscale_(self.optimizer)
-            grad_norm = clip_gradients(self.model.parameters(), cfg.grad_clip)
-            if not self.use_amp and not torch.isfinite(grad_norm):  # (the AMP scaler skips such steps itself)
-                self.optimizer.zero_grad(set_to_none=True)
-                self.skipped_steps += 1
-                self.global_step += 1
-                continue
-            self.scaler.step(self.optimizer)
-            self.scaler.update()
-            if self.ema is not None:
-                self.ema.update(self.model)
-            self.global_step += 1
             count += 1
-            for k, v in terms.items():
-                totals[k] = totals.get(k, 0.0) + float(v)
-            totals["loss"] = totals.get("loss", 0.0) + float(loss.detach())
-            bar.set_postfix(lr=f"{lr:.2e}", loss=f"{float(loss.detach()):.3f}", qfl=f"{float(terms['qfl']):.3f}",
-                            giou=f"{float(terms['giou']):.3f}", dfl=f"{float(terms['dfl']):.3f}")
+            step_values = torch.stack([*terms.values(), loss]).double()  # summed as tensors: no host read
+            sums = step_values if sums is None else sums + step_values
+            names = [*terms, "loss"]
+            if count % LOG_EVERY_STEPS == 1 or count == len(self.loader):
+                means = dict(zip(names, (sums / count).tolist()))
+                bar.set_postfix(lr=f"{lr:.2e}", **{k: f"{means[k]:.3f}" for k in ("loss", "qfl", "giou", "dfl")})
         bar.close()
-        means = {k: v / max(count, 1) for k, v in totals.items()}
+        means = {} if sums is None else dict(zip(names, (sums / count).tolist()))
         if self.info.enabled and means:  # log the mean over all ranks, not rank 0's share
             keys = sorted(means)
             reduced = reduce_mean(torch.tensor([means[k] for k in keys], dtype=torch.float64))
@@ -249,6 +220,7 @@ class Trainer:
             print(f"training {self.cfg.model.arch} on {len(self.train_source)} images, {len(self.class_names)} "
                   f"classes, input {self.cfg.input_hw[0]}x{self.cfg.input_hw[1]}, {self.info.world_size} "
                   f"process(es) on {self.device}; output in {self.out}")
+            print(self.precision.note)
         metrics: dict = {}
         if starts_from_pretrained(self):
             evaluate_start(self)

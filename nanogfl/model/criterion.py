@@ -99,10 +99,14 @@ class GFLCriterion:
                              f"for {self.num_classes} classes, reg_max {self.reg_max}, strides {self.strides}")
         if len(gt_boxes) != preds.shape[0]:
             raise ValueError(f"{len(gt_boxes)} GT lists for a batch of {preds.shape[0]} images")
-        for i, labels in enumerate(gt_labels):
-            if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
-                raise ValueError(f"image {i}: GT labels must lie in 0..{self.num_classes - 1}, "
-                                 f"got {labels.min().item()}..{labels.max().item()}")
+        if not gt_labels:
+            return
+        every_label = torch.cat([labels.reshape(-1) for labels in gt_labels])
+        if ((every_label < 0) | (every_label >= self.num_classes)).any():  # one host read for the whole batch
+            for i, labels in enumerate(gt_labels):
+                if labels.numel() and (labels.min() < 0 or labels.max() >= self.num_classes):
+                    raise ValueError(f"image {i}: GT labels must lie in 0..{self.num_classes - 1}, "
+                                     f"got {labels.min().item()}..{labels.max().item()}")
 
     def _assign(self, guide: torch.Tensor, priors: torch.Tensor, gt_boxes: list[torch.Tensor],
                 gt_labels: list[torch.Tensor], prior_valid: torch.Tensor | None) -> tuple[Assignment, torch.Tensor]:
