@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 import shutil
+import signal
+import subprocess
 import warnings
 from pathlib import Path
 
@@ -130,3 +132,13 @@ def write_yolo(root: Path, objects, image_dir: Path, class_names: list[str]) -> 
                          f"{w / image['width']:.10f} {h / image['height']:.10f}")
         (labels / Path(image["file_name"]).with_suffix(".txt").name).write_text("\n".join(lines) + "\n")
     return labels, images
+
+
+def interrupt(process: subprocess.Popen, timeout: float = 30) -> None:
+    """Ctrl+C a child process and wait for it to finish; kill it (and fail) if it does not within ``timeout``."""
+    process.send_signal(signal.SIGINT)
+    try:
+        process.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        raise

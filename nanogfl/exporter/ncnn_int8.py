@@ -11,7 +11,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 
-from ..runtime.ncnn_support import NCNN_PRECISION_OPTIONS
+from ..runtime.ncnn_support import NCNN_PRECISION_OPTIONS, extract_blobs
 from .int8_scan import FloatSelection, NodeGroup, OutputError, output_error, select_float_groups, sensitivity_scan
 from .ncnn_int8_format import NcnnModel, read_ncnn, write_ncnn
 
@@ -38,19 +38,7 @@ def run_ncnn(net, blobs: Sequence[np.ndarray], input_name: str, names: Sequence[
     """For each blob, the arrays of the blobs ``names`` (one forward pass each: ncnn caches what it computed)."""
     import ncnn
 
-    results = []
-    for blob in blobs:
-        extractor = net.create_extractor()
-        image = np.ascontiguousarray(blob[0])
-        extractor.input(input_name, ncnn.Mat(image))
-        outputs = []
-        for name in names:
-            status, mat = extractor.extract(name)
-            if status != 0:
-                raise RuntimeError(f"ncnn extract of {name!r} failed with status {status}")
-            outputs.append(np.array(mat))
-        results.append(outputs)
-    return results
+    return [extract_blobs(ncnn, net, input_name, blob, names, "ncnn int8 calibration") for blob in blobs]
 
 
 @dataclass

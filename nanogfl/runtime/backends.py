@@ -16,7 +16,7 @@ import numpy as np
 from ..contract import CLASS_ACTIVATIONS, NCNN_PRECISIONS, SIZE_MULTIPLE, check_input_size
 from ..errors import UserError
 from .metadata import ModelMeta, metadata_path
-from .ncnn_support import NCNN_PRECISION_OPTIONS, check_ncnn_size
+from .ncnn_support import NCNN_PRECISION_OPTIONS, check_ncnn_size, extract_blobs
 from .official_meta import infer_official_meta
 
 SUFFIX_BACKENDS = {".onnx": "onnxruntime", ".param": "ncnn", ".pt": "torch", ".pth": "torch"}
@@ -191,16 +191,7 @@ class NcnnBackend(Backend):
         super().__init__(path, meta, [path, weights])
 
     def extract(self, blob: np.ndarray, names: list[str]) -> list[np.ndarray]:
-        extractor = self.net.create_extractor()
-        image = blob[0]  # ncnn works on CHW; keep the array alive while the Mat refers to it
-        extractor.input(self.meta.input_name, self._ncnn.Mat(image))
-        outputs = []
-        for name in names:
-            status, output = extractor.extract(name)
-            if status != 0:
-                raise RuntimeError(f"{self.path}: ncnn extract of {name!r} failed with status {status}")
-            outputs.append(np.array(output))
-        return outputs
+        return extract_blobs(self._ncnn, self.net, self.meta.input_name, blob, names, str(self.path))
 
 
 def resolve_model_path(path: str | Path, backend: str | None = None) -> tuple[Path, str]:

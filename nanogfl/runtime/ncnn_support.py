@@ -3,6 +3,9 @@ CPU does in fp16, and whether a graph runs only at the input size it was exporte
 from __future__ import annotations
 
 from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
 
 from ..errors import UserError
 from .metadata import ModelMeta
@@ -49,3 +52,19 @@ def check_ncnn_size(path: Path, meta: ModelMeta, input_hw: tuple[int, int]) -> N
     (h, w), (eh, ew) = input_hw, meta.input_hw
     raise UserError(f"{path}: this ncnn model was exported for {eh}x{ew} (height x width) and runs only at that "
                     f"size, not {h}x{w}; drop --size, or export again with --size {h} {w}")
+
+
+def extract_blobs(ncnn: Any, net: Any, input_name: str, blob: np.ndarray, names: Sequence[str],
+                  where: str) -> list[np.ndarray]:
+    """One forward pass of an ncnn ``net`` on ``blob`` [1, 3, H, W]: the arrays of the blobs ``names``
+    (``where`` names the model in an error)."""
+    extractor = net.create_extractor()
+    image = np.ascontiguousarray(blob[0])  # ncnn works on CHW; keep the array alive while the Mat refers to it
+    extractor.input(input_name, ncnn.Mat(image))
+    outputs = []
+    for name in names:
+        status, output = extractor.extract(name)
+        if status != 0:
+            raise RuntimeError(f"{where}: ncnn extract of {name!r} failed with status {status}")
+        outputs.append(np.array(output))
+    return outputs

@@ -3,7 +3,6 @@ import http.client
 import os
 import queue
 import re
-import signal
 import subprocess
 import sys
 import threading
@@ -13,6 +12,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import interrupt
 
 from nanogfl.apps import demo, sources
 from nanogfl.apps.mjpeg import BOUNDARY, MjpegServer
@@ -125,12 +125,7 @@ def test_demo_serves_mjpeg_headless(official_model, shared_data):
         frames = read_mjpeg_frames(port, 3)
         assert all(frame is not None and frame.shape == (144, 176, 3) for frame in frames)
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        interrupt(process)
     rest = "".join(seen) + "".join(lines.get() for _ in range(lines.qsize()))
     assert process.returncode == 0, rest
     assert "Traceback" not in rest

@@ -8,7 +8,6 @@ import os
 import queue
 import re
 import shutil
-import signal
 import subprocess
 import sys
 import threading
@@ -18,6 +17,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from helpers import interrupt
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -79,12 +79,7 @@ def test_page_shows_stream_and_numbers(official_model, shared_data, tmp_path):
         snapshot = cv2.imdecode(np.frombuffer(get(port, "/snapshot.jpg"), np.uint8), cv2.IMREAD_COLOR)
         stats = json.loads(get(port, "/stats.json"))
     finally:
-        process.send_signal(signal.SIGINT)
-        try:
-            process.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            raise
+        interrupt(process)
 
     assert snapshot.shape == (144, 176, 3) and snapshot.std() > 20  # a real, non-blank annotated frame
     page = cv2.imread(str(screenshot_path))
