@@ -31,9 +31,8 @@ def evaluate_backend_batched(backend: "TorchBackend", dataset: tuple[str, str, s
     precision, with its settings (the model's classes picked from the dataset's by name)."""
     source = source_for_model(*dataset, list(backend.meta.class_names), class_names)
     cfg = dataclasses.replace(backend.config, eval=settings)
-    metrics = evaluate_in_training(backend.model.detector, source, cfg, backend.device, D.DistInfo(), with_curves,
-                                   batch_size)
-    return metrics
+    return evaluate_in_training(backend.model.detector, source, cfg, backend.device, D.DistInfo(), with_curves,
+                                batch_size)
 
 
 def evaluate_in_training(model: nn.Module, source: DetectionSource, cfg: Config, device: torch.device,

@@ -104,6 +104,13 @@ def postprocess(output: np.ndarray, meta: ModelMeta, matrix: np.ndarray, image_h
     if meta.pre_nms_top_k > 0:
         sizes = [h * w for h, w in feature_sizes(input_hw, meta.strides)]
         scores = top_k_per_level(scores, rows, np.cumsum([0, *sizes[:-1]]), meta.pre_nms_top_k, score_threshold)
+    return detections_in_image(boxes, scores, matrix, image_hw, score_threshold, iou_threshold, max_detections)
+
+
+def detections_in_image(boxes: np.ndarray, scores: np.ndarray, matrix: np.ndarray, image_hw: tuple[int, int],
+                        score_threshold: float, iou_threshold: float, max_detections: int) -> Detections:
+    """Decoded candidates (boxes [N, 4] in input pixels, scores [N, C]) -> multi-label class-aware NMS, then the
+    boxes mapped back through the preprocessing ``matrix`` (original -> input) and clipped to the original image:
+    the tail every output layout shares (ours and runtime/peers)."""
     boxes, scores, labels = multiclass_nms(boxes, scores, score_threshold, iou_threshold, max_detections)
-    boxes = warp_boxes(boxes, np.linalg.inv(matrix), image_hw[1], image_hw[0])
-    return Detections(boxes, scores, labels)
+    return Detections(warp_boxes(boxes, np.linalg.inv(matrix), image_hw[1], image_hw[0]), scores, labels)

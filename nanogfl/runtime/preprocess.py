@@ -20,6 +20,11 @@ RESIZE_INTERPOLATION = cv2.INTER_LINEAR
 EXACT_INTERPOLATION = cv2.INTER_LINEAR_EXACT
 
 
+def check_bgr_image(image: np.ndarray) -> None:
+    if image is None or image.ndim != 3 or image.shape[2] != 3:
+        raise ValueError(f"expected a BGR image HxWx3, got shape {getattr(image, 'shape', None)}")
+
+
 def resize_matrix(src_hw: tuple[int, int], dst_hw: tuple[int, int]) -> np.ndarray:
     """3x3 matrix mapping original pixel coordinates to network-input coordinates (stretch resize)."""
     return np.array([[dst_hw[1] / src_hw[1], 0, 0], [0, dst_hw[0] / src_hw[0], 0], [0, 0, 1]], dtype=np.float64)
@@ -55,8 +60,7 @@ def preprocess(image: np.ndarray, input_hw: tuple[int, int], mean: Sequence[floa
                std: Sequence[float] = BGR_STD, interpolation: int = RESIZE_INTERPOLATION
                ) -> tuple[np.ndarray, np.ndarray]:
     """BGR uint8 HxWx3 -> (blob [1, 3, H, W] float32, warp matrix original -> input)."""
-    if image is None or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected a BGR image HxWx3, got shape {getattr(image, 'shape', None)}")
+    check_bgr_image(image)
     resized, matrix = resize(image, input_hw, interpolation)
     return normalize(resized, mean, std)[None], matrix
 
@@ -87,8 +91,7 @@ def preprocess_keep_ratio(image: np.ndarray, scale: Sequence[int], mean: Sequenc
                           std: Sequence[float] = BGR_STD) -> tuple[np.ndarray, np.ndarray]:
     """BGR uint8 HxWx3 -> (blob [1, 3, H', W'] keep-ratio resized within ``scale`` = [short, long] and padded to
     a multiple of 32, warp matrix original -> input)."""
-    if image is None or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected a BGR image HxWx3, got shape {getattr(image, 'shape', None)}")
+    check_bgr_image(image)
     target = keep_ratio_size(image.shape[:2], scale)
     resized, matrix = resize(image, target)
     return pad_bottom_right(normalize(resized, mean, std), padded_size(target))[None], matrix
@@ -114,8 +117,7 @@ def prepare_input(image: np.ndarray, meta: "ModelMeta") -> tuple[np.ndarray, np.
         return preprocess_keep_ratio(image, meta.keep_ratio_scale, meta.mean, meta.std)
     if meta.resize_mode == "stretch" and meta.color_order == "bgr":
         return preprocess(image, meta.input_hw, meta.mean, meta.std)
-    if image is None or image.ndim != 3 or image.shape[2] != 3:
-        raise ValueError(f"expected a BGR image HxWx3, got shape {getattr(image, 'shape', None)}")
+    check_bgr_image(image)
     if meta.resize_mode == "letterbox":
         resized, matrix = letterbox(image, meta.input_hw, meta.pad_value)
     else:

@@ -10,8 +10,7 @@ from typing import Callable
 import numpy as np
 
 from ..metadata import ModelMeta
-from ..nms import multiclass_nms
-from ..postprocess import Detections, warp_boxes
+from ..postprocess import Detections, detections_in_image
 from . import picodet, yolo_fastestv2, yolox
 
 Decoder = Callable[[list[np.ndarray], ModelMeta, tuple[int, int]], tuple[np.ndarray, np.ndarray]]
@@ -41,5 +40,5 @@ def postprocess_peer(outputs: list[np.ndarray], meta: ModelMeta, matrix: np.ndar
     rows = np.flatnonzero(scores.max(axis=1) > score_threshold) if len(scores) else np.zeros(0, np.int64)
     if rows.size == 0:
         return Detections.empty()
-    boxes, scores, labels = multiclass_nms(boxes[rows], scores[rows], score_threshold, iou_threshold, max_detections)
-    return Detections(warp_boxes(boxes, np.linalg.inv(matrix), image_hw[1], image_hw[0]), scores, labels)
+    return detections_in_image(boxes[rows], scores[rows], matrix, image_hw, score_threshold, iou_threshold,
+                               max_detections)
