@@ -217,8 +217,10 @@ class Trainer:
         if self.info.is_main and not self._announced:
             self._announced = True
             self.out.mkdir(parents=True, exist_ok=True)
+            scale = self.cfg.model.keep_ratio_scale
+            size = f"keep-ratio within {scale[0]}x{scale[1]}" if scale else "x".join(map(str, self.cfg.input_hw))
             print(f"training {self.cfg.model.arch} on {len(self.train_source)} images, {len(self.class_names)} "
-                  f"classes, input {self.cfg.input_hw[0]}x{self.cfg.input_hw[1]}, {self.info.world_size} "
+                  f"classes, input {size}, {self.info.world_size} "
                   f"process(es) on {self.device}; output in {self.out}")
             print(self.precision.note)
         metrics: dict = {}
