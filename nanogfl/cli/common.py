@@ -22,8 +22,8 @@ from ..runtime.track import TrackerSettings
 
 PRECISION_HELP = ("ncnn arithmetic: fp32 (ncnn's fp16 storage/arithmetic off), fp16 (ncnn's fp16 where the CPU has "
                   "it: ARMv8.2, e.g. Raspberry Pi 5; faster, less exact), auto: the model metadata's ncnn_precision, "
-                  "the one its export was verified in (default: auto); a checkpoint (.pt): fp16 runs it in half precision, "
-                  "with --device cuda only")
+                  "the one its export was verified in (default: auto); a checkpoint (.pt): fp16 runs it in half "
+                  "precision, with --device cuda only")
 
 
 def add_model(parser: argparse.ArgumentParser, help: str) -> None:
