@@ -15,7 +15,7 @@ import numpy as np
 from ..config import AugmentConfig, Config
 from ..contract import BGR_MEAN, BGR_STD
 from ..runtime.postprocess import warp_boxes
-from ..runtime.preprocess import keep_ratio_size, normalize
+from ..runtime.preprocess import keep_ratio_size, normalize, resize_image
 
 MIN_BOX_SIDE = 1.0  # boxes thinner than this (pixels, after the warp and clipping) are dropped
 
@@ -119,7 +119,7 @@ class KeepRatioTrainTransform:
         short = rng.uniform(*self.augment.scale) * self.short
         height, width = keep_ratio_size((src_h, src_w), (short, self.long))
         matrix = np.array([[width / src_w, 0, 0], [0, height / src_h, 0], [0, 0, 1]], np.float64)
-        resized = cv2.resize(image, (width, height), interpolation=cv2.INTER_LINEAR)
+        resized = resize_image(image, (height, width))
         if rng.random() < self.augment.flip:
             resized = np.ascontiguousarray(resized[:, ::-1])
             matrix = np.array([[-1, 0, width], [0, 1, 0], [0, 0, 1]], np.float64) @ matrix
