@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import json
 import platform
+import subprocess
 import sys
 from pathlib import Path
 
@@ -73,6 +74,24 @@ def test_factors_round_back_to_the_size_and_miss_it_past_float_epsilon(src, size
     assert round(src * fx) == size
     assert np.finfo(np.float32).eps < abs(src * fx - size) < 1e-3
     assert cv2.resize(np.zeros((src, src, 3), np.uint8), None, fx=fx, fy=fy).shape[:2] == (size, size)
+
+
+def test_cross_cpu_tool_writes_and_compares(coco_val, tmp_path):
+    """``benchmarks/cross_cpu_preprocess.py``: hashes written here compare equal here; a changed hash is reported."""
+    script = Path(__file__).resolve().parents[2] / "benchmarks" / "cross_cpu_preprocess.py"
+    hashes = tmp_path / "pc.json"
+    run = [sys.executable, str(script), "--images", str(coco_val[1]), "--limit", "3", "--size", "320"]
+    subprocess.run([*run, "--out", str(hashes)], check=True, capture_output=True)
+    same = subprocess.run([*run, "--compare", str(hashes)], capture_output=True, text=True)
+    assert same.returncode == 0, same.stdout + same.stderr
+    assert "3 of 3 identical" in same.stdout
+    record = json.loads(hashes.read_text())
+    next(iter(record["images"].values()))["stretch 320"] = "0" * 16
+    hashes.write_text(json.dumps(record))
+    changed = subprocess.run([*run, "--compare", str(hashes)], capture_output=True, text=True)
+    assert changed.returncode == 1
+    assert [line.split()[-4:] for line in changed.stdout.splitlines() if "stretch 320" in line] == [
+        ["2", "of", "3", "identical"]]
 
 
 if __name__ == "__main__":
