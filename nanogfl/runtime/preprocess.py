@@ -62,7 +62,7 @@ def resize_image(image: np.ndarray, size_hw: tuple[int, int]) -> np.ndarray:
         return image
     fx, fy = resize_factors(image.shape[:2], size_hw)
     resized = cv2.resize(image, None, fx=fx, fy=fy, interpolation=cv2.INTER_LINEAR)
-    if resized.shape[:2] != tuple(size_hw):  # cannot happen for sizes below 2**20; a wrong size must not pass
+    if resized.shape[:2] != tuple(size_hw):  # OpenCV rounds src * factor to the size; a guard, never hit
         raise RuntimeError(f"resize to {size_hw} gave {resized.shape[:2]}")
     return resized
 
