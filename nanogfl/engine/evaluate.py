@@ -28,9 +28,11 @@ BATCH_SIZE = 16
 def evaluate_backend_batched(backend: "TorchBackend", dataset: tuple[str, str, str], class_names: list[str] | None,
                              settings: EvalConfig, batch_size: int, with_curves: bool) -> dict:
     """``nanogfl val --batch N`` of a checkpoint: the batched evaluation below, on the backend's device and
-    precision, with its settings (the model's classes picked from the dataset's by name)."""
+    precision and input size (``--size``), with its settings (the model's classes picked from the dataset's by
+    name)."""
     source = source_for_model(*dataset, list(backend.meta.class_names), class_names)
-    cfg = dataclasses.replace(backend.config, eval=settings)
+    model = dataclasses.replace(backend.config.model, input_size=list(backend.meta.input_hw))
+    cfg = dataclasses.replace(backend.config, eval=settings, model=model)
     return evaluate_in_training(backend.model.detector, source, cfg, backend.device, D.DistInfo(), with_curves,
                                 batch_size)
 

@@ -19,16 +19,18 @@ def checkpoint(official_ncnn, tmp_path_factory):
     return out
 
 
-def test_batched_val_scores_like_one_image_at_a_time(checkpoint, coco_val, tmp_path, capsys):
+@pytest.mark.parametrize("size", [[], ["--size", "256"]], ids=["checkpoint size", "--size 256"])
+def test_batched_val_scores_like_one_image_at_a_time(checkpoint, coco_val, tmp_path, size):
     ann, images = coco_val
     tiny = tiny_coco(ann, tmp_path, 12)
     scores = []
     for batch in ("1", "5"):
         out = tmp_path / f"val{batch}.json"
         assert main(["val", "--model", str(checkpoint), "--ann", str(tiny), "--images", str(images), "--batch", batch,
-                     "--json", str(out)]) == 0
+                     *size, "--json", str(out)]) == 0
         scores.append(json.loads(out.read_text()))
     assert scores[0]["AP"] > 0.1 and scores[1]["AP"] == pytest.approx(scores[0]["AP"], abs=1e-3)
+    assert scores[0]["input_size"] == scores[1]["input_size"] == ([256, 256] if size else [320, 320])
 
 
 @pytest.mark.skipif(torch.cuda.is_available(), reason="checks the messages of a machine without CUDA")
