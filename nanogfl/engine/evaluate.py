@@ -15,6 +15,7 @@ from ..data.base import DetectionSource
 from ..data.sources import source_for_model
 from ..evaluation import detections_to_coco, evaluate_detections
 from ..model.deploy import DeployModel
+from ..runtime.metadata import ModelMeta
 from ..runtime.postprocess import postprocess
 from ..runtime.preprocess import pad_bottom_right, prepare_input
 from . import distributed as D
@@ -28,21 +29,22 @@ BATCH_SIZE = 16
 def evaluate_backend_batched(backend: "TorchBackend", dataset: tuple[str, str, str], class_names: list[str] | None,
                              settings: EvalConfig, batch_size: int, with_curves: bool) -> dict:
     """``nanogfl val --batch N`` of a checkpoint: the batched evaluation below, on the backend's device and
-    precision and input size (``--size``), with its settings (the model's classes picked from the dataset's by
-    name)."""
+    precision, with its metadata (input size, ``--size`` included) and ``settings`` (the model's classes picked
+    from the dataset's by name)."""
     source = source_for_model(*dataset, list(backend.meta.class_names), class_names)
-    model = dataclasses.replace(backend.config.model, input_size=list(backend.meta.input_hw))
-    cfg = dataclasses.replace(backend.config, eval=settings, model=model)
+    cfg = dataclasses.replace(backend.config, eval=settings)
     return evaluate_in_training(backend.model.detector, source, cfg, backend.device, D.DistInfo(), with_curves,
-                                batch_size)
+                                batch_size, backend.meta)
 
 
 def evaluate_in_training(model: nn.Module, source: DetectionSource, cfg: Config, device: torch.device,
-                         info: D.DistInfo, with_curves: bool = False, batch_size: int = BATCH_SIZE) -> dict:
+                         info: D.DistInfo, with_curves: bool = False, batch_size: int = BATCH_SIZE,
+                         meta: ModelMeta | None = None) -> dict:
     """Evaluate ``model`` on ``source`` with the runtime's preprocess and postprocess: every rank takes a shard,
     rank 0 scores the gathered results, every rank gets the metrics (``with_curves``: also the per-class
-    precision-recall curves and the confusion matrix, as ``evaluate_coco`` gives them)."""
-    meta = model_meta(cfg, source.class_names)
+    precision-recall curves and the confusion matrix, as ``evaluate_coco`` gives them). ``meta`` (default: the
+    one of ``cfg``) says how to prepare the input and decode the output."""
+    meta = meta or model_meta(cfg, source.class_names)
     deploy = DeployModel(model).eval()  # the export's output head on the module itself: no copy per evaluation
     indices = list(range(info.rank, len(source), info.world_size))
     results: list[dict] = []
