@@ -3,13 +3,13 @@ from __future__ import annotations
 
 import argparse
 
-FAMILIES = ("yolox", "yolo_fastestv2", "picodet")  # runtime/peers/templates.py FAMILY_METAS
+from ..runtime.peers.templates import FAMILY_METAS
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("peer-meta", help="write the metadata json another detector family's model needs "
                                          "(YOLOX, YOLO-FastestV2, PicoDet), so val / benchmark / predict run it")
-    p.add_argument("--family", required=True, choices=FAMILIES,
+    p.add_argument("--family", required=True, choices=tuple(FAMILY_METAS),
                    help="yolox: YOLOX-Nano ONNX (416, letterbox); yolo_fastestv2: the author's ncnn files (352); "
                         "picodet: PaddleDetection PicoDet-S ncnn (320)")
     p.add_argument("--model", required=True, help="the .onnx / .param file; the json is written beside it")
@@ -24,7 +24,6 @@ def run(args: argparse.Namespace) -> int:
 
     from ..errors import UserError
     from ..runtime.metadata import metadata_path
-    from ..runtime.peers.templates import FAMILY_METAS
     from .common import input_size
 
     model = Path(args.model)
