@@ -15,7 +15,7 @@ import numpy as np
 from ..config import AugmentConfig, Config
 from ..contract import BGR_MEAN, BGR_STD
 from ..runtime.postprocess import warp_boxes
-from ..runtime.preprocess import keep_ratio_size, normalize, resize_image
+from ..runtime.preprocess import keep_ratio_size, normalize, resize
 
 MIN_BOX_SIDE = 1.0  # boxes thinner than this (pixels, after the warp and clipping) are dropped
 
@@ -100,7 +100,6 @@ class TrainTransform:
         return normalize(jittered * 255.0, self.mean, self.std), boxes, labels, matrix
 
 
-
 class KeepRatioTrainTransform:
     """The server-size GFL recipe (``model.keep_ratio_scale``): resize with one factor so that the short side is
     at most ``augment.scale`` (a uniform draw) times ``scale[0]`` and the long side at most ``scale[1]``
@@ -115,11 +114,9 @@ class KeepRatioTrainTransform:
 
     def __call__(self, image: np.ndarray, boxes: np.ndarray, labels: np.ndarray,
                  rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        src_h, src_w = image.shape[:2]
         short = rng.uniform(*self.augment.scale) * self.short
-        height, width = keep_ratio_size((src_h, src_w), (short, self.long))
-        matrix = np.array([[width / src_w, 0, 0], [0, height / src_h, 0], [0, 0, 1]], np.float64)
-        resized = resize_image(image, (height, width))
+        height, width = keep_ratio_size(image.shape[:2], (short, self.long))
+        resized, matrix = resize(image, (height, width))
         if rng.random() < self.augment.flip:
             resized = np.ascontiguousarray(resized[:, ::-1])
             matrix = np.array([[-1, 0, width], [0, 1, 0], [0, 0, 1]], np.float64) @ matrix
