@@ -19,12 +19,13 @@ import numpy as np
 
 from ..contract import DEMO_MAX_CLIENTS
 from ..runtime.detector import Detector
+from ..runtime.postprocess import class_counts
 from ..runtime.track import TrackerSettings
 from .draw import draw_detections
 from .mjpeg import MjpegServer, encode_jpeg
 from .pipeline import Captured, Detected, captured_frames, run_pipelined, run_serial
 from .sources import FrameStream
-from .stats import LiveStats, class_counts
+from .stats import LiveStats
 from .tracking import StreamTracker
 from .video_writer import VideoWriter
 

@@ -8,7 +8,7 @@ from typing import Sequence
 import cv2
 import numpy as np
 
-from ..runtime.postprocess import Detections
+from ..runtime.postprocess import Detections, class_name
 
 
 @lru_cache(maxsize=None)
@@ -32,7 +32,7 @@ def draw_detections(image: np.ndarray, detections: Detections, class_names: Sequ
         x1, y1, x2, y2 = (int(round(v)) for v in box)
         color = class_color(label)
         cv2.rectangle(canvas, (x1, y1), (x2, y2), color, thickness)
-        name = class_names[label] if label < len(class_names) else str(label)
+        name = class_name(label, class_names)
         text = f"#{track_id} {name} {score:.2f}" if track_id >= 1 else f"{name} {score:.2f}"
         (tw, th), baseline = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
         top = y1 - th - baseline if y1 - th - baseline >= 0 else y1  # keep the tag inside the image

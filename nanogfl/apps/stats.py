@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import threading
 import time
-from collections import Counter, deque
+from collections import deque
 from dataclasses import dataclass
-from typing import Sequence
 
 import numpy as np
 
@@ -61,12 +60,6 @@ class FpsMeter:
     @property
     def fps(self) -> float | None:
         return None if self._interval is None else 1.0 / self._interval
-
-
-def class_counts(labels: Sequence[int], class_names: Sequence[str]) -> dict[str, int]:
-    """{"person": 2, "car": 1}: detections per class name, most frequent first."""
-    names = [class_names[label] if label < len(class_names) else str(label) for label in labels]
-    return dict(Counter(names).most_common())
 
 
 class LiveStats:

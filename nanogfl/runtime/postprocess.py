@@ -1,6 +1,7 @@
 """Model output -> detections in original-image pixels: decode, NMS, then undo the preprocessing warp."""
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass
 from typing import Sequence
 
@@ -10,6 +11,16 @@ from ..contract import DEPLOY_SCORE_THRESHOLD, EVAL_IOU_THRESHOLD, EVAL_MAX_DETE
 from .decode import decode_output, feature_sizes, make_priors
 from .metadata import ModelMeta
 from .nms import multiclass_nms
+
+
+def class_name(label: int, class_names: Sequence[str] | None) -> str:
+    """The name of class ``label``, or its number where ``class_names`` does not reach it."""
+    return class_names[label] if class_names is not None and label < len(class_names) else str(label)
+
+
+def class_counts(labels: Sequence[int], class_names: Sequence[str] | None) -> dict[str, int]:
+    """{"person": 2, "car": 1}: how many of ``labels`` per class name, most frequent first."""
+    return dict(Counter(class_name(label, class_names) for label in labels).most_common())
 
 
 @dataclass
@@ -38,8 +49,7 @@ class Detections:
         track_ids = [None] * len(self) if self.track_ids is None else self.track_ids.tolist()
         for box, score, label, track_id in zip(self.boxes.tolist(), self.scores.tolist(), self.labels.tolist(),
                                                track_ids):
-            name = class_names[label] if class_names is not None and label < len(class_names) else str(label)
-            row = {"label": name, "class_id": int(label), "score": round(float(score), 5),
+            row = {"label": class_name(label, class_names), "class_id": int(label), "score": round(float(score), 5),
                    "box": [round(v, 2) for v in box]}
             if self.track_ids is not None:
                 row["track_id"] = int(track_id) if track_id >= 1 else None

@@ -19,7 +19,6 @@ assignment.py), as in ByteTrack.
 """
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass
 
 import numpy as np
@@ -28,7 +27,7 @@ from ..contract import DEPLOY_SCORE_THRESHOLD
 from .assignment import match
 from .kalman import BoxKalman
 from .nms import pairwise_iou
-from .postprocess import Detections
+from .postprocess import Detections, class_counts
 
 NO_TRACK_ID = -1  # in Detections.track_ids: a detection on a tentative track (not confirmed yet)
 
@@ -165,9 +164,7 @@ class ByteTracker:
 
     def unique_counts(self, class_names: list[str] | None = None) -> dict[str, int]:
         """How many distinct objects (confirmed ids) of each class were seen so far, most frequent first."""
-        names = class_names or []
-        return {names[label] if label < len(names) else str(label): count
-                for label, count in Counter(self.confirmed_labels).most_common()}
+        return class_counts(self.confirmed_labels, class_names)
 
 
 def strong_only(detections: Detections, settings: TrackerSettings) -> Detections:

@@ -8,8 +8,8 @@ import pytest
 
 from nanogfl.apps.frame import Frame
 from nanogfl.apps.pipeline import END, Detected, Handoff, captured_frames, run_pipelined, run_serial
-from nanogfl.apps.stats import FrameTiming, LiveStats, class_counts
-from nanogfl.runtime.postprocess import Detections
+from nanogfl.apps.stats import FrameTiming, LiveStats
+from nanogfl.runtime.postprocess import Detections, class_counts
 
 IMAGE = np.zeros((8, 8, 3), np.uint8)
 
