@@ -5,8 +5,8 @@
 
 Runs ``nanogfl demo``'s own loop (``apps.demo.detect_stream``) headless, serving on a loopback port with no viewer
 (so every frame is drawn and JPEG-encoded and published as for a viewer), on the real clip of
-../shared/data/video with the official NanoDet-Plus-m 416 ncnn model of ../shared/data (metadata written to a
-temporary folder beside links to it; an exported model with its json beside it is used as it is). Two sources:
+../shared/data/video with the official NanoDet-Plus-m 416 ncnn model of ../shared/data (the runtime infers its
+metadata; an exported model with its json beside it is used as it is). Two sources:
 
 * ``file``: the video file read as fast as it decodes (nothing is dropped; every frame is shown);
 * ``camera``: the clip played as a live camera at ``--camera-fps`` (default: the clip's own): frame k is taken at
@@ -27,7 +27,6 @@ import contextlib
 import io
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 from typing import Iterator
@@ -42,26 +41,12 @@ from nanogfl.apps.demo import DemoOutputs, Outputs, detect_stream  # noqa: E402
 from nanogfl.apps.sources import Frame, FrameStream  # noqa: E402
 from nanogfl.apps.stats import LiveStats, RunSummary  # noqa: E402
 from nanogfl.runtime.backends import open_model  # noqa: E402
-from nanogfl.runtime.coco_names import COCO_CLASSES  # noqa: E402
 from nanogfl.runtime.detector import Detector  # noqa: E402
-from nanogfl.runtime.metadata import ModelMeta  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 DEFAULT_MODEL = SHARED / "nanodet_plus_m_416_ncnn" / "nanodet-plus-m_416.param"
 DEFAULT_VIDEO = SHARED / "video" / "carphone_pristine.mp4"
 DRIVER_BUFFERS = 4  # OpenCV's V4L2 backend default (CAP_PROP_BUFFERSIZE)
-
-
-def model_with_meta(param: Path, folder: Path) -> Path:
-    """``param`` itself when its metadata json is beside it (an export); otherwise (the official file) the
-    .param/.bin linked into ``folder`` with the official model's metadata beside them."""
-    if param.with_suffix(".json").is_file():
-        return param
-    for source in (param, param.with_suffix(".bin")):
-        (folder / source.name).symlink_to(source.resolve())
-    ModelMeta(class_names=list(COCO_CLASSES), input_hw=(416, 416), class_activation="none").save(
-        folder / param.with_suffix(".json").name)
-    return folder / param.name
 
 
 class ResizedStream:
@@ -142,7 +127,7 @@ def decode_all(video: Path, size: tuple[int, int] | None) -> list[np.ndarray]:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=DEFAULT_MODEL,
-                        help="an exported model, or the official .param (its metadata is added)")
+                        help="an exported model, or the official .param (the runtime infers its metadata)")
     parser.add_argument("--video", type=Path, default=DEFAULT_VIDEO)
     parser.add_argument("--threads", type=int, default=1, help="ncnn threads")
     parser.add_argument("--rounds", type=int, default=3)
@@ -150,20 +135,19 @@ def main() -> None:
     parser.add_argument("--camera-fps", type=float, default=0.0, help="simulated camera rate (0: the clip's)")
     args = parser.parse_args()
     size = tuple(args.frame_size) if args.frame_size else None
-    with tempfile.TemporaryDirectory() as folder:
-        detector = Detector(open_model(model_with_meta(args.model, Path(folder)), threads=args.threads))
-        camera_frames = decode_all(args.video, size)
-        camera_fps = args.camera_fps or FrameStream(str(args.video)).fps
-        sources = {"file": lambda: ResizedStream(FrameStream(str(args.video)), size),
-                   "camera": lambda: SimulatedCamera(camera_frames, camera_fps)}
-        run_once(sources["file"](), detector, serial=True)  # warm-up
-        results: dict[tuple[str, str], list[tuple[RunSummary, int]]] = {}
-        for round_index in range(args.rounds):
-            modes = ("serial", "pipelined") if round_index % 2 == 0 else ("pipelined", "serial")
-            for source in sources:
-                for mode in modes:
-                    results.setdefault((source, mode), []).append(
-                        run_once(sources[source](), detector, serial=mode == "serial"))
+    detector = Detector(open_model(args.model, threads=args.threads))  # official file: metadata inferred
+    camera_frames = decode_all(args.video, size)
+    camera_fps = args.camera_fps or FrameStream(str(args.video)).fps
+    sources = {"file": lambda: ResizedStream(FrameStream(str(args.video)), size),
+               "camera": lambda: SimulatedCamera(camera_frames, camera_fps)}
+    run_once(sources["file"](), detector, serial=True)  # warm-up
+    results: dict[tuple[str, str], list[tuple[RunSummary, int]]] = {}
+    for round_index in range(args.rounds):
+        modes = ("serial", "pipelined") if round_index % 2 == 0 else ("pipelined", "serial")
+        for source in sources:
+            for mode in modes:
+                results.setdefault((source, mode), []).append(
+                    run_once(sources[source](), detector, serial=mode == "serial"))
     height, width = camera_frames[0].shape[:2]
     print(f"model {args.model.name}, ncnn threads {args.threads}, clip {args.video.name} ({len(camera_frames)} frames, "
           f"{width}x{height}), camera {camera_fps:.2f} FPS, {args.rounds} rounds (medians)")

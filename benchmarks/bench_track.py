@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import argparse
 import sys
-import tempfile
 import time
 from pathlib import Path
 
@@ -27,22 +26,12 @@ from nanogfl.contract import DEPLOY_SCORE_THRESHOLD  # noqa: E402
 from nanogfl.runtime.backends import open_model  # noqa: E402
 from nanogfl.runtime.coco_names import COCO_CLASSES  # noqa: E402
 from nanogfl.runtime.detector import Detector  # noqa: E402
-from nanogfl.runtime.metadata import ModelMeta  # noqa: E402
 from nanogfl.runtime.postprocess import Detections  # noqa: E402
 from nanogfl.runtime.track import ByteTracker, TrackerSettings  # noqa: E402
 
 SHARED = REPO.parent / "shared" / "data"
 DEFAULT_MODEL = SHARED / "nanodet_plus_m_416_ncnn" / "nanodet-plus-m_416.param"
 DEFAULT_VIDEO = SHARED / "video" / "carphone_pristine.mp4"
-
-
-def official_model_folder(param: Path, folder: Path) -> Path:
-    """The official .param/.bin linked into ``folder`` with the metadata json the runtime reads beside them."""
-    for source in (param, param.with_suffix(".bin")):
-        (folder / source.name).symlink_to(source.resolve())
-    ModelMeta(class_names=list(COCO_CLASSES), input_hw=(416, 416), class_activation="none").save(
-        folder / param.with_suffix(".json").name)
-    return folder / param.name
 
 
 def time_clip(model: Path, video: Path, size: int, threads: int) -> None:
@@ -104,8 +93,7 @@ def main() -> None:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--crowd", type=int, default=60, help="objects in the synthetic crowd")
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as folder:
-        time_clip(official_model_folder(args.model, Path(folder)), args.video, args.size, args.threads)
+    time_clip(args.model, args.video, args.size, args.threads)  # the runtime infers the official file's metadata
     time_crowd(args.crowd)
 
 

@@ -41,19 +41,8 @@ step "7. predictions on a real video and on images"
 nanogfl predict --model "$MODEL" --source "$DATA/video/carphone_pristine.mp4" --out "$OUT/predict" --threads 2
 nanogfl predict --model "$MODEL" --source "$VAL_IMAGES/000000397133.jpg" --out "$OUT/predict" --json
 
-step "8. latency: our export next to the official ncnn file, same run"
-mkdir -p "$OUT/official"
-cp "$OFFICIAL" "$OUT/official/nanodet-plus-m_416.param"
-cp "${OFFICIAL%.param}.bin" "$OUT/official/nanodet-plus-m_416.bin"
-python - "$OUT/official/nanodet-plus-m_416.json" <<'PY'
-import sys
-from nanogfl.runtime.coco_names import COCO_CLASSES
-from nanogfl.runtime.metadata import ModelMeta
-# the official fp16 file ends without a sigmoid: its class columns are logits
-ModelMeta(class_names=list(COCO_CLASSES), input_hw=(416, 416), class_activation="none").save(sys.argv[1])
-PY
-nanogfl benchmark --model "$MODEL" "$OUT/official/nanodet-plus-m_416.param" --threads 1 2 --size 416 \
-  --json "$OUT/benchmark.json"
+step "8. latency: our export next to the official ncnn file, same run (the runtime infers the official file's metadata)"
+nanogfl benchmark --model "$MODEL" "$OFFICIAL" --threads 1 2 --size 416 --json "$OUT/benchmark.json"
 
 step "9. legacy NanoDet-m: import its three published files and evaluate them (reference AP 0.233 / 0.249 / 0.227)"
 for spec in nanodet_m_ncnn/nanodet_m.param:320 nanodet_m_ncnn/nanodet-m-416.param:416 \
