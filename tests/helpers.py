@@ -2,6 +2,7 @@
 of the official model. (The fixtures built from them live in conftest.py.)"""
 from __future__ import annotations
 
+import http.client
 import json
 import shutil
 import signal
@@ -142,3 +143,14 @@ def interrupt(process: subprocess.Popen, timeout: float = 30) -> None:
     except subprocess.TimeoutExpired:
         process.kill()
         raise
+
+
+def http_get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:
+    """(status, body) of a GET of ``path`` from a server on this machine's loopback ``port``."""
+    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        connection.request("GET", path)
+        response = connection.getresponse()
+        return response.status, response.read()
+    finally:
+        connection.close()

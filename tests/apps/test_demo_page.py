@@ -2,7 +2,6 @@
 it and the numbers the script fetched from /stats.json are in the page. Skipped when chromium is absent (the
 test installs nothing)."""
 import html
-import http.client
 import json
 import os
 import queue
@@ -17,7 +16,7 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
-from helpers import interrupt
+from helpers import http_get, interrupt
 
 REPO = Path(__file__).resolve().parents[2]
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -25,15 +24,10 @@ pytestmark = pytest.mark.skipif(CHROMIUM is None, reason="chromium is not instal
                                                          "chromium); the demo page is tested in a real browser")
 
 
-def get(port: int, path: str) -> bytes:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        assert response.status == 200, path
-        return response.read()
-    finally:
-        connection.close()
+def get_ok(port: int, path: str) -> bytes:
+    status, body = http_get(port, path)
+    assert status == 200, path
+    return body
 
 
 def browse(url: str, profile: Path, *args: str) -> subprocess.CompletedProcess:
@@ -76,8 +70,8 @@ def test_page_shows_stream_and_numbers(official_model, shared_data, tmp_path):
         shot = browse(url, tmp_path / "profile1", f"--screenshot={screenshot_path}")
         assert screenshot_path.is_file(), shot.stderr[-2000:]
         dom = browse(url, tmp_path / "profile2", "--dump-dom").stdout
-        snapshot = cv2.imdecode(np.frombuffer(get(port, "/snapshot.jpg"), np.uint8), cv2.IMREAD_COLOR)
-        stats = json.loads(get(port, "/stats.json"))
+        snapshot = cv2.imdecode(np.frombuffer(get_ok(port, "/snapshot.jpg"), np.uint8), cv2.IMREAD_COLOR)
+        stats = json.loads(get_ok(port, "/stats.json"))
     finally:
         interrupt(process)
 

@@ -9,6 +9,7 @@ import time
 import cv2
 import numpy as np
 import pytest
+from helpers import http_get
 from test_demo import read_mjpeg_frames
 
 from nanogfl.apps import mjpeg
@@ -20,16 +21,6 @@ def big_jpeg() -> bytes:
     jpeg = cv2.imencode(".jpg", noise, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes()
     assert len(jpeg) > 500_000
     return jpeg
-
-
-def get(port: int, path: str) -> tuple[int, bytes]:
-    connection = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
-    try:
-        connection.request("GET", path)
-        response = connection.getresponse()
-        return response.status, response.read()
-    finally:
-        connection.close()
 
 
 def open_stalled_viewer(port: int) -> socket.socket:
@@ -72,7 +63,7 @@ def test_stalled_viewer_never_blocks_publishing(monkeypatch):
         time.sleep(2)
         frames = read_mjpeg_frames(server.port, 3)  # another viewer is served meanwhile
         assert frames[-1].shape == (720, 1280, 3)
-        status, body = get(server.port, "/stats.json")
+        status, body = http_get(server.port, "/stats.json", timeout=5)
         stats = json.loads(body)
         assert status == 200 and stats["frames"] == 7 and stats["server"]["max_clients"] == 3
         assert wait_until(lambda: server.viewers == 0, 10)  # the stalled viewer is let go after its timeout
@@ -97,10 +88,11 @@ def test_viewers_past_the_limit_get_a_one_line_503():
     try:
         first.request("GET", "/stream")
         assert first.getresponse().status == 200
-        status, body = get(server.port, "/stream")
+        status, body = http_get(server.port, "/stream", timeout=5)
         assert status == 503
         assert body.decode().count("\n") == 1 and "at most 1 viewers at once (--max-clients)" in body.decode()
-        assert get(server.port, "/stats.json")[0] == 200 and get(server.port, "/")[0] == 200  # still answered
+        still_answered = [http_get(server.port, path, timeout=5)[0] for path in ("/stats.json", "/")]
+        assert still_answered == [200, 200]
         first.close()
         assert wait_until(lambda: server.viewers == 0)  # the server notices on its next write
         assert len(read_mjpeg_frames(server.port, 2)) == 2
